@@ -1,0 +1,165 @@
+"""The interface every search space implements.
+
+An architecture is an immutable, hashable value in canonical form (a frozen dataclass
+with a ``to_dict()`` method). A search space knows how to sample, validate, mutate,
+build, count and encode its architectures; it holds no state besides its settings.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+Seed = int | np.random.Generator | None
+Shape = tuple[int, int]
+
+
+class InvalidArchitectureError(ValueError):
+    """An architecture (or its dict form) is not in the search space.
+
+    The message names the field, the bad value and what is allowed.
+    """
+
+
+def as_rng(seed: Seed) -> np.random.Generator:
+    """Return a numpy Generator from an int seed, a Generator (passed through) or None."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return np.random.default_rng(seed)
+    raise TypeError(f"seed must be an int, a numpy Generator or None, got {type(seed).__name__}")
+
+
+def check_choice(field: str, value: Any, allowed: Sequence[Any]) -> None:
+    """Raise InvalidArchitectureError unless ``value`` is one of ``allowed`` (bools are not ints)."""
+    if isinstance(value, bool) or value not in allowed or type(value) is not type(allowed[0]):
+        raise InvalidArchitectureError(
+            f"{field}={value!r} is not allowed; allowed values: {list(allowed)}"
+        )
+
+
+def check_keys(where: str, d: Mapping[str, Any], required: Iterable[str]) -> None:
+    """Raise InvalidArchitectureError for a non-mapping, a missing key or an unknown key."""
+    if not isinstance(d, Mapping):
+        raise InvalidArchitectureError(f"{where} must be a dict, got {type(d).__name__}")
+    required = list(required)
+    missing = [k for k in required if k not in d]
+    unknown = [k for k in d if k not in required]
+    if missing:
+        raise InvalidArchitectureError(f"{where} is missing key(s) {missing}; required: {required}")
+    if unknown:
+        raise InvalidArchitectureError(f"{where} has unknown key(s) {unknown}; allowed: {required}")
+
+
+def tiles_for_shape(rows: int, cols: int, tile_size: int) -> int:
+    """Crossbar tiles needed for a rows x cols weight matrix split into tile_size squares."""
+    return math.ceil(rows / tile_size) * math.ceil(cols / tile_size)
+
+
+class SearchSpace(abc.ABC):
+    """Common interface of the ResNet-like macro space and the NAS-Bench-201 cell space.
+
+    Subclasses define the architecture value type and the methods below. ``input_shape`` is
+    (channels, height, width); ``num_classes`` the classifier's outputs.
+    """
+
+    #: short identifier stored with datasets and surrogates ("resnet_like", "nb201")
+    name: str = ""
+
+    # --- values -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def sample(self, rng: Seed = None, max_params: int | None = None) -> Any:
+        """Draw one architecture in canonical form (optionally below ``max_params`` parameters)."""
+
+    def sample_many(self, n: int, rng: Seed = None, max_params: int | None = None) -> list[Any]:
+        """Draw ``n`` architectures (duplicates possible) from one random stream."""
+        rng = as_rng(rng)
+        return [self.sample(rng, max_params=max_params) for _ in range(n)]
+
+    @abc.abstractmethod
+    def from_dict(self, d: Mapping[str, Any]) -> Any:
+        """Build a validated, canonical architecture from its dict form."""
+
+    def validate(self, arch_or_dict: Any) -> Any:
+        """Return the canonical architecture, or raise InvalidArchitectureError naming the field."""
+        if isinstance(arch_or_dict, Mapping):
+            return self.from_dict(arch_or_dict)
+        if not isinstance(arch_or_dict, self.arch_type):
+            raise InvalidArchitectureError(
+                f"architecture must be a {self.arch_type.__name__} or a dict, "
+                f"got {type(arch_or_dict).__name__}"
+            )
+        return self.from_dict(arch_or_dict.to_dict())
+
+    @property
+    @abc.abstractmethod
+    def arch_type(self) -> type:
+        """The class of this space's architecture values."""
+
+    @abc.abstractmethod
+    def mutate(self, arch: Any, rng: Seed = None) -> Any:
+        """Return a valid architecture that differs from ``arch``."""
+
+    def crossover(self, a: Any, b: Any, rng: Seed = None) -> Any:
+        """Combine two parents into one child; spaces without a natural crossover mutate ``a``."""
+        return self.mutate(a, rng)
+
+    @abc.abstractmethod
+    def size(self) -> int:
+        """Number of distinct canonical architectures."""
+
+    # --- networks -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def build(
+        self, arch: Any, input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10
+    ) -> torch.nn.Module:
+        """A plain digital torch module for ``arch``; nothing else happens here."""
+
+    @abc.abstractmethod
+    def layer_shapes(
+        self, arch: Any, input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10
+    ) -> list[Shape]:
+        """(rows, cols) of every conv / linear weight as a crossbar sees it, without building."""
+
+    @abc.abstractmethod
+    def num_params(
+        self, arch: Any, input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10
+    ) -> int:
+        """Exact number of parameters of ``build(arch, ...)``, computed without building it."""
+
+    def num_tiles(
+        self,
+        arch: Any,
+        tile_size: int = 512,
+        input_shape: tuple[int, int, int] = (3, 32, 32),
+        num_classes: int = 10,
+    ) -> int:
+        """Crossbar tiles needed when each weight matrix is split into tile_size x tile_size tiles."""
+        if tile_size < 1:
+            raise ValueError(f"tile_size={tile_size!r} must be a positive integer")
+        shapes = self.layer_shapes(arch, input_shape, num_classes)
+        return sum(tiles_for_shape(r, c, tile_size) for r, c in shapes)
+
+    # --- features -----------------------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def feature_names(self) -> list[str]:
+        """Names of the entries of ``encode``'s vector."""
+
+    @abc.abstractmethod
+    def encode(self, arch: Any) -> np.ndarray:
+        """Fixed-length float vector describing ``arch`` (see ``feature_names``)."""
+
+    def encode_many(self, archs: Sequence[Any]) -> np.ndarray:
+        """Stack ``encode`` over many architectures into a (n, n_features) float array."""
+        if len(archs) == 0:
+            return np.zeros((0, len(self.feature_names)))
+        return np.stack([self.encode(a) for a in archs])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

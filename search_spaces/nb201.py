@@ -1,0 +1,257 @@
+"""The NAS-Bench-201 cell space in NASLib's tuple encoding.
+
+A cell is a DAG on four nodes; each of its six edges (1,2), (1,3), (1,4), (2,3), (2,4), (3,4)
+carries one operation: 0 skip, 1 none, 2 conv3x3, 3 conv1x1, 4 avgpool3x3. The network is the
+standard NB201 one: a 3x3 stem, three stages of five cells (C, 2C, 4C channels, C=16) joined
+by residual reduction blocks, then BN-ReLU, global pooling and a linear classifier.
+
+Example:
+    >>> space = NB201Space()
+    >>> arch = space.from_dict({"ops": [2, 2, 0, 3, 0, 4]})
+    >>> space.num_params(arch) > 0
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .base import InvalidArchitectureError, SearchSpace, Seed, Shape, as_rng, check_choice, check_keys
+
+OP_NAMES = ("skip", "none", "conv3x3", "conv1x1", "avgpool3x3")
+#: the names NAS-Bench-201's own API uses for the same operations
+NB201_OP_NAMES = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
+EDGES = ((1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4))
+SKIP, NONE, CONV3, CONV1, AVGPOOL = range(5)
+_CONV_KERNEL = {CONV3: 3, CONV1: 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class NB201Arch:
+    """One NB201 cell: ``ops[k]`` is the operation on ``EDGES[k]``."""
+
+    ops: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ops": list(self.ops)}
+
+    def to_nb201_string(self) -> str:
+        """The cell in NAS-Bench-201's string form, e.g. ``|nor_conv_3x3~0|+|...|``."""
+        names = [NB201_OP_NAMES[o] for o in self.ops]
+        nodes = [[], [], []]
+        for (src, dst), name in zip(EDGES, names):
+            nodes[dst - 2].append(f"{name}~{src - 1}")
+        return "+".join("|" + "|".join(n) + "|" for n in nodes)
+
+
+class _ReLUConvBN(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+
+
+class _Zero(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mul(0.0)
+
+
+def _make_op(op: int, channels: int) -> nn.Module:
+    if op == SKIP:
+        return nn.Identity()
+    if op == NONE:
+        return _Zero()
+    if op == AVGPOOL:
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    return _ReLUConvBN(channels, channels, _CONV_KERNEL[op], 1)
+
+
+class _Cell(nn.Module):
+    def __init__(self, ops: tuple[int, ...], channels: int) -> None:
+        super().__init__()
+        self.edges = nn.ModuleList(_make_op(op, channels) for op in ops)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for dst in (2, 3, 4):
+            nodes.append(
+                sum(self.edges[k](nodes[src - 1]) for k, (src, d) in enumerate(EDGES) if d == dst)
+            )
+        return nodes[-1]
+
+
+class _ReductionBlock(nn.Module):
+    """NB201's residual block between stages: stride-2 convs plus a pooled 1x1 shortcut."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv_a = _ReLUConvBN(c_in, c_out, 3, 2)
+        self.conv_b = _ReLUConvBN(c_out, c_out, 3, 1)
+        # ceil_mode keeps the shortcut's size equal to the strided conv's for odd inputs.
+        self.downsample = nn.Sequential(
+            nn.AvgPool2d(2, stride=2, ceil_mode=True),
+            nn.Conv2d(c_in, c_out, 1, bias=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_b(self.conv_a(x)) + self.downsample(x)
+
+
+class NB201Network(nn.Module):
+    """The standard NAS-Bench-201 network around one cell."""
+
+    def __init__(self, arch: NB201Arch, input_shape: tuple[int, int, int], num_classes: int,
+                 channels: int, cells_per_stage: int) -> None:
+        super().__init__()
+        c = channels
+        self.stem = nn.Sequential(nn.Conv2d(input_shape[0], c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+        layers: list[nn.Module] = []
+        for stage in range(3):
+            if stage > 0:
+                layers.append(_ReductionBlock(c, 2 * c))
+                c *= 2
+            layers.extend(_Cell(arch.ops, c) for _ in range(cells_per_stage))
+        self.cells = nn.Sequential(*layers)
+        self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.lastact(self.cells(self.stem(x)))
+        return self.classifier(torch.flatten(self.pool(x), 1))
+
+
+class NB201Space(SearchSpace):
+    """NAS-Bench-201: 5^6 = 15,625 cells.
+
+    Args:
+        channels: channels of the first stage (NB201 uses 16).
+        cells_per_stage: cells in each of the three stages (NB201 uses 5).
+    """
+
+    name = "nb201"
+
+    def __init__(self, channels: int = 16, cells_per_stage: int = 5) -> None:
+        if channels < 1:
+            raise ValueError(f"channels={channels!r} must be a positive integer")
+        if cells_per_stage < 1:
+            raise ValueError(f"cells_per_stage={cells_per_stage!r} must be a positive integer")
+        self.channels = channels
+        self.cells_per_stage = cells_per_stage
+        self._feature_names = [f"edge{s}{d}_{op}" for s, d in EDGES for op in OP_NAMES]
+
+    def __repr__(self) -> str:
+        return f"NB201Space(channels={self.channels}, cells_per_stage={self.cells_per_stage})"
+
+    @property
+    def arch_type(self) -> type:
+        return NB201Arch
+
+    # --- values -------------------------------------------------------------------------
+    def from_dict(self, d: Mapping[str, Any]) -> NB201Arch:
+        check_keys("NB201 architecture", d, ["ops"])
+        ops = d["ops"]
+        if not isinstance(ops, (list, tuple)) or len(ops) != len(EDGES):
+            raise InvalidArchitectureError(
+                f"ops={ops!r} is not allowed; expected a list of {len(EDGES)} operation indices"
+            )
+        for (s, t), op in zip(EDGES, ops):
+            check_choice(f"ops[edge ({s},{t})]", op, range(len(OP_NAMES)))
+        return NB201Arch(tuple(int(o) for o in ops))
+
+    def sample(self, rng: Seed = None, max_params: int | None = None) -> NB201Arch:
+        rng = as_rng(rng)
+        for _ in range(10_000):
+            arch = NB201Arch(tuple(int(o) for o in rng.integers(0, len(OP_NAMES), len(EDGES))))
+            if max_params is None or self.num_params(arch) < max_params:
+                return arch
+        raise ValueError(f"max_params={max_params!r}: no NB201 cell found below this parameter count")
+
+    def mutate(self, arch: NB201Arch, rng: Seed = None) -> NB201Arch:
+        rng = as_rng(rng)
+        edge = int(rng.integers(len(EDGES)))
+        new_op = int(rng.choice([o for o in range(len(OP_NAMES)) if o != arch.ops[edge]]))
+        ops = list(arch.ops)
+        ops[edge] = new_op
+        return NB201Arch(tuple(ops))
+
+    def crossover(self, a: NB201Arch, b: NB201Arch, rng: Seed = None) -> NB201Arch:
+        """Each edge's operation from either parent with equal probability."""
+        rng = as_rng(rng)
+        take_a = rng.random(len(EDGES)) < 0.5
+        return NB201Arch(tuple(x if t else y for x, y, t in zip(a.ops, b.ops, take_a)))
+
+    def size(self) -> int:
+        return len(OP_NAMES) ** len(EDGES)
+
+    def all_architectures(self) -> list[NB201Arch]:
+        """Every cell, in NASLib tuple order."""
+        return [NB201Arch(ops) for ops in itertools.product(range(len(OP_NAMES)), repeat=len(EDGES))]
+
+    @staticmethod
+    def is_disconnected(arch: NB201Arch) -> bool:
+        """True when no path of non-'none' edges joins the cell's input to its output."""
+        reach = {1}
+        for (src, dst), op in zip(EDGES, arch.ops):  # EDGES is in topological order
+            if op != NONE and src in reach:
+                reach.add(dst)
+        return 4 not in reach
+
+    # --- networks -----------------------------------------------------------------------
+    def build(self, arch: NB201Arch, input_shape: tuple[int, int, int] = (3, 32, 32),
+              num_classes: int = 10) -> nn.Module:
+        return NB201Network(arch, tuple(input_shape), num_classes, self.channels, self.cells_per_stage)
+
+    def _stage_channels(self) -> list[int]:
+        return [self.channels * 2**s for s in range(3)]
+
+    def layer_shapes(self, arch: NB201Arch, input_shape: tuple[int, int, int] = (3, 32, 32),
+                     num_classes: int = 10) -> list[Shape]:
+        c0 = self._stage_channels()
+        shapes: list[Shape] = [(input_shape[0] * 9, c0[0])]
+        for stage, c in enumerate(c0):
+            if stage > 0:
+                c_in = c0[stage - 1]
+                shapes += [(c_in * 9, c), (c * 9, c), (c_in, c)]
+            cell = [(c * _CONV_KERNEL[op] ** 2, c) for op in arch.ops if op in _CONV_KERNEL]
+            shapes += cell * self.cells_per_stage
+        shapes.append((c0[-1], num_classes))
+        return shapes
+
+    def num_params(self, arch: NB201Arch, input_shape: tuple[int, int, int] = (3, 32, 32),
+                   num_classes: int = 10) -> int:
+        weights = sum(r * c for r, c in self.layer_shapes(arch, input_shape, num_classes))
+        c0 = self._stage_channels()
+        n_convs = sum(op in _CONV_KERNEL for op in arch.ops)
+        bn = 2 * c0[0]  # stem
+        bn += sum(2 * c * n_convs * self.cells_per_stage for c in c0)
+        bn += sum(2 * 2 * c for c in c0[1:])  # reduction blocks: conv_a and conv_b
+        bn += 2 * c0[-1]  # lastact
+        return weights + bn + num_classes  # classifier bias
+
+    # --- features -----------------------------------------------------------------------
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self._feature_names)
+
+    def encode(self, arch: NB201Arch) -> np.ndarray:
+        """One-hot operation per edge (30 values)."""
+        vec = np.zeros((len(EDGES), len(OP_NAMES)))
+        vec[np.arange(len(EDGES)), arch.ops] = 1.0
+        return vec.ravel()
+
+    def encode_many(self, archs) -> np.ndarray:
+        ops = np.array([a.ops for a in archs], dtype=np.int64).reshape(-1, len(EDGES))
+        out = np.zeros((len(ops), len(EDGES), len(OP_NAMES)))
+        rows = np.arange(len(ops))[:, None]
+        out[rows, np.arange(len(EDGES))[None, :], ops] = 1.0
+        return out.reshape(len(ops), -1)
