@@ -254,4 +254,4 @@ class NB201Space(SearchSpace):
         out = np.zeros((len(ops), len(EDGES), len(OP_NAMES)))
         rows = np.arange(len(ops))[:, None]
         out[rows, np.arange(len(EDGES))[None, :], ops] = 1.0
-        return out.reshape(len(ops), -1)
+        return out.reshape(len(ops), len(EDGES) * len(OP_NAMES))  # -1 fails for zero archs

@@ -1,0 +1,789 @@
+"""Resumable builder of the results table the surrogate learns from.
+
+``build_dataset`` samples architectures from a search space (seeded), HWA-trains and
+drift-evaluates each one with ``evaluate_architecture`` and appends one row per architecture
+to a CSV table the moment it is done. Killing the build at any moment loses at most the
+architectures in progress; running the same command again skips what the table holds and
+continues.
+
+Table format, and why CSV. Each row is written with a single ``write()`` of one complete,
+newline-terminated line to a file opened in append mode, then flushed and fsync'ed. The only
+damage a kill (or power loss) can do is a torn *last* line, which has no final newline:
+readers ignore it and the builder cuts it off before appending again, so that architecture is
+simply evaluated again. Strings never contain newlines (they are replaced by spaces), so one
+row is one line. This keeps one file, readable by any tool, with no consolidation step; a
+folder of one-file-per-architecture would be just as safe but needs merging and leaves
+thousands of small files. Parquet cannot be appended to row by row.
+
+Next to ``results.csv`` live ``results.provenance.json`` (written atomically: package
+versions, hardware / training / evaluation configurations, dataset, device, seed, space, and
+one entry per build run) and ``results.csv.lock`` (an advisory lock, so that two builds
+never write the same table at once). A build whose settings differ from the provenance of an
+existing table stops with an error naming the differing fields instead of mixing results.
+
+Columns: ``index`` (position in the seeded sequence of distinct architectures), ``arch``
+(canonical JSON of ``arch.to_dict()`` with sorted keys), ``space``, ``seed`` (the build's
+seed), ``arch_seed`` (the seed ``evaluate_architecture`` got: training and noise of that row
+are reproducible from it alone), then ``EvaluationResult.to_row()``: ``acc_1d``,
+``acc_1d_std``, ``avm``, ``acc_<t>``, ``acc_<t>_std``, ``params``, ``tiles``, ``status``,
+``reason``, ``wall_time_s``, ``digital_acc``. Failed evaluations (diverged training, an
+exception) are kept with ``status="failed"`` so that they are not retried forever;
+``read_results`` leaves them out unless asked.
+
+Example:
+    >>> from search_spaces import NB201Space
+    >>> from analognas import TrainingConfig, EvaluationConfig
+    >>> space = NB201Space(channels=4, cells_per_stage=1)
+    >>> df = build_dataset(space, "runs/tiny.csv", n_archs=3, dataset="digits",
+    ...     training=TrainingConfig(pretrain_epochs=1, epochs=1),
+    ...     evaluation=EvaluationConfig(n_reps=2), n_train=200, n_test=100)  # doctest: +SKIP
+    >>> df = read_results("runs/tiny.csv", space)                           # doctest: +SKIP
+    >>> surrogate.fit(df["arch"], df)                                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import datetime as _dt
+import functools
+import importlib.metadata
+import inspect
+import io
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from .data import DatasetBundle, load_dataset
+from .evaluation import EvaluationConfig, EvaluationResult, evaluate_architecture
+from .hardware import AnalogHardware
+from .io import read_json, write_json
+from .training import TrainingConfig
+
+SAMPLINGS = ("random", "lhs")
+TABLE_FORMAT = "analognas-results-csv/1"
+#: columns before the EvaluationResult.to_row() fields
+KEY_COLUMNS = ("index", "arch", "space", "seed", "arch_seed")
+#: candidates drawn per slot by the "lhs" sampling (the least-covered one is kept)
+LHS_CANDIDATES = 16
+#: fields that change how fast, not what, is simulated: a table may be resumed with others
+_RUNTIME_FIELDS = {"training": ("device", "num_threads"), "evaluation": ("batch_size",)}
+
+
+# --- architectures ------------------------------------------------------------------------
+def arch_key(space: Any, arch: Any) -> str:
+    """Canonical JSON of an architecture (validated, sorted keys, no spaces): the table's key.
+
+    Example:
+        >>> from search_spaces import NB201Space
+        >>> arch_key(NB201Space(), {"ops": [2, 2, 0, 3, 0, 4]})
+        '{"ops":[2,2,0,3,0,4]}'
+    """
+    return json.dumps(space.validate(arch).to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def arch_seed(seed: int, index: int) -> int:
+    """The evaluation seed of the ``index``-th architecture of a build with ``seed``.
+
+    Depends only on (seed, index), so a row is reproducible whichever process evaluates it.
+
+    Example:
+        >>> arch_seed(0, 3) == arch_seed(0, 3) != arch_seed(0, 4)
+        True
+    """
+    # spawn_key keeps this stream apart from the sampling streams default_rng([seed, j]).
+    ss = np.random.SeedSequence(entropy=seed, spawn_key=(index, 1))
+    return int(ss.generate_state(1, dtype=np.uint32)[0] & 0x7FFFFFFF)
+
+
+def _sample_kwargs(space: Any, input_shape: tuple[int, int, int] | None,
+                   num_classes: int | None) -> dict[str, Any]:
+    """Pass the dataset's input shape to ``space.sample`` when it accepts one (the parameter
+    cap then refers to the networks actually trained)."""
+    params = inspect.signature(space.sample).parameters
+    kwargs: dict[str, Any] = {}
+    if input_shape is not None and "input_shape" in params:
+        kwargs["input_shape"] = tuple(input_shape)
+    if num_classes is not None and "num_classes" in params:
+        kwargs["num_classes"] = int(num_classes)
+    return kwargs
+
+
+def _strata(d: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Hashable]]:
+    """The hyperparameters of an architecture dict as (name, level) pairs.
+
+    Nested dicts and lists are flattened (``blocks[1].widen``); a list also gives its length
+    (``blocks.len``, e.g. the number of main blocks).
+    """
+    out: list[tuple[str, Hashable]] = []
+    for k in sorted(d):
+        v, key = d[k], f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out += _strata(v, key + ".")
+        elif isinstance(v, (list, tuple)):
+            out.append((key + ".len", len(v)))
+            for i, item in enumerate(v):
+                if isinstance(item, Mapping):
+                    out += _strata(item, f"{key}[{i}].")
+                else:
+                    out.append((f"{key}[{i}]", item))
+        else:
+            out.append((key, v))
+    return out
+
+
+def sample_architectures(space: Any, n: int, seed: int = 0, max_params: int | None = None,
+                         sampling: str = "random", input_shape: tuple[int, int, int] | None = None,
+                         num_classes: int | None = None) -> list[Any]:
+    """The first ``n`` distinct architectures of the seeded sequence of a build.
+
+    The sequence is prefix-stable: the i-th architecture depends only on the seed (and the
+    sampling settings), never on ``n``, so a larger build extends a smaller one.
+
+    - ``"random"``: draw j is ``space.sample(default_rng([seed, j]), max_params)``;
+      duplicates of earlier draws are skipped.
+    - ``"lhs"``: Latin-hypercube-like coverage of the hyperparameters. Each slot draws
+      LHS_CANDIDATES candidates and keeps the one whose hyperparameter levels (every field of
+      ``arch.to_dict()``, e.g. each NB201 edge's operation, a ResNet's channels, kernel,
+      number of main blocks and each block's type / depth / branches / widening) have been
+      used least so far, so every level of every hyperparameter is used about equally often.
+
+    Example:
+        >>> from search_spaces import NB201Space
+        >>> a = sample_architectures(NB201Space(), 5, seed=1)
+        >>> a[:3] == sample_architectures(NB201Space(), 3, seed=1)
+        True
+    """
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling={sampling!r} is not allowed; allowed: {list(SAMPLINGS)}")
+    _check_int("n_archs", n, 1)
+    _check_int("seed", seed, 0)
+    kwargs = _sample_kwargs(space, input_shape, num_classes)
+
+    def draw(rng: np.random.Generator) -> Any:
+        return space.validate(space.sample(rng, max_params=max_params, **kwargs))
+
+    archs: list[Any] = []
+    seen: set[Any] = set()
+    counts: dict[str, dict[Hashable, int]] = {}
+    totals: dict[str, int] = {}
+    max_slots = 100 * n + 1000  # small spaces (or tight caps) may hold fewer than n archs
+    for j in range(max_slots):
+        if len(archs) == n:
+            break
+        if sampling == "random":
+            arch = draw(np.random.default_rng([seed, j]))
+            if arch in seen:
+                continue
+        else:
+            rng = np.random.default_rng([seed, j, 2])
+            cands = []
+            for _ in range(LHS_CANDIDATES):
+                c = draw(rng)
+                if c not in seen and c not in cands:
+                    cands.append(c)
+            if not cands:
+                continue
+
+            def score(c: Any) -> float:
+                levels = _strata(c.to_dict())
+                # Mean (not sum) over the candidate's fields, so that architectures with fewer
+                # fields (fewer main blocks) are not favoured; a level's share among earlier
+                # architectures having that field, so unseen levels score 0.
+                return sum(counts.get(k, {}).get(v, 0) / (totals.get(k, 0) + 1)
+                           for k, v in levels) / max(len(levels), 1)
+
+            arch = min(cands, key=score)  # ties: the first drawn
+            for k, v in _strata(arch.to_dict()):
+                counts.setdefault(k, {})
+                counts[k][v] = counts[k].get(v, 0) + 1
+                totals[k] = totals.get(k, 0) + 1
+        seen.add(arch)
+        archs.append(arch)
+    if len(archs) < n:
+        raise ValueError(
+            f"n_archs={n}: only {len(archs)} distinct architectures found in {max_slots} draws "
+            f"of {space!r} (max_params={max_params}); ask for fewer"
+        )
+    return archs
+
+
+# --- evaluation of one architecture (shared by the serial and the distributed build) ---------
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """A dataset by name, so that a worker can load it itself (hashable: cache key).
+
+    Example:
+        >>> DataSpec("digits", n_train=200, n_test=100).load().name
+        'digits'
+    """
+
+    name: str
+    n_train: int | None = None
+    n_test: int | None = None
+    root: str | None = None
+
+    def load(self) -> DatasetBundle:
+        # seed=0: the subset evaluate_architecture itself would draw (same images for all archs)
+        return load_dataset(self.name, n_train=self.n_train, n_test=self.n_test, root=self.root, seed=0)
+
+
+@functools.lru_cache(maxsize=4)
+def load_cached(spec: DataSpec) -> DatasetBundle:
+    """``spec.load()`` once per process (a worker keeps the data between its tasks)."""
+    return spec.load()
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalJob:
+    """One architecture to evaluate: its index in the build, dict form and evaluation seed."""
+
+    index: int
+    arch: dict[str, Any]
+    arch_seed: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalContext:
+    """Everything an evaluation needs besides the architecture and the data."""
+
+    space: Any
+    hardware: AnalogHardware
+    training: TrainingConfig
+    evaluation: EvaluationConfig
+    seed: int
+
+
+def table_columns(evaluation: EvaluationConfig) -> list[str]:
+    """The table's columns for an evaluation configuration (its drift times)."""
+    nan = float("nan")
+    dummy = EvaluationResult(nan, nan, nan, {t: (nan, nan) for t in evaluation.times}, 0, 0, "ok")
+    return list(KEY_COLUMNS) + list(dummy.to_row())
+
+
+def evaluate_job(ctx: EvalContext, job: EvalJob, data: DatasetBundle) -> dict[str, Any]:
+    """Evaluate one architecture and return its table row.
+
+    Configuration problems (device not available, unusable tile backend) raise: they would
+    fail every architecture and say nothing about this one. Anything else that goes wrong
+    while training or evaluating this architecture becomes a ``status="failed"`` row.
+    """
+    ctx.training.check_device()
+    ctx.hardware.check_available()
+    space = ctx.space
+    arch = space.validate(job.arch)
+    start = time.perf_counter()
+    try:
+        result = evaluate_architecture(space, arch, data, hardware=ctx.hardware, training=ctx.training,
+                                       evaluation=ctx.evaluation, seed=job.arch_seed)
+    except Exception as e:  # noqa: BLE001 - recorded in the row, so the build goes on
+        nan = float("nan")
+        try:
+            params = int(space.num_params(arch, data.input_shape, data.num_classes))
+            tiles = int(space.num_tiles(arch, ctx.hardware.tile_size, data.input_shape, data.num_classes))
+        except Exception:  # noqa: BLE001
+            params = tiles = -1
+        result = EvaluationResult(
+            acc_1d=nan, acc_1d_std=nan, avm=nan, acc_by_time={t: (nan, nan) for t in ctx.evaluation.times},
+            params=params, tiles=tiles, status="failed", reason=f"error: {type(e).__name__}: {e}",
+            wall_time_s=time.perf_counter() - start,
+        )
+    row: dict[str, Any] = {"index": job.index, "arch": arch_key(space, arch), "space": space.name,
+                           "seed": ctx.seed, "arch_seed": job.arch_seed}
+    row.update(result.to_row())
+    return row
+
+
+class Executor(Protocol):
+    """Runs evaluations elsewhere (see ``analognas.distributed.DaskExecutor``).
+
+    ``run`` yields each job's row as soon as it is done, in any order; the caller (the
+    builder, the only writer of the table) appends it.
+    """
+
+    started: bool
+
+    def run(self, ctx: EvalContext, jobs: Sequence[EvalJob], data: DataSpec | DatasetBundle,
+            ) -> Iterator[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+# --- the table --------------------------------------------------------------------------------
+def provenance_path(path: str | os.PathLike) -> Path:
+    """``results.csv`` -> ``results.provenance.json``."""
+    return Path(path).with_suffix(".provenance.json")
+
+
+def _check_path(path: str | os.PathLike) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    p = Path(path)
+    if p.suffix.lower() != ".csv":
+        raise ValueError(f"path={str(path)!r} is not allowed; the results table is a CSV file ending in .csv")
+    if p.is_dir():
+        raise ValueError(f"path={str(path)!r} is a folder; give a file name ending in .csv")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"path={str(path)!r}: {parent} is a file, not a folder")
+            break
+    return p
+
+
+def _csv_line(values: Sequence[Any]) -> str:
+    buf = io.StringIO()
+    clean = [v.replace("\r", " ").replace("\n", " ") if isinstance(v, str) else v for v in values]
+    csv.writer(buf, lineterminator="\n").writerow(clean)
+    return buf.getvalue()
+
+
+def _complete_bytes(path: Path) -> bytes:
+    """The file's bytes up to and including its last newline (a torn last line is dropped)."""
+    data = path.read_bytes()
+    end = data.rfind(b"\n")
+    return data[: end + 1]
+
+
+class ResultsTable:
+    """Append-only CSV with crash-safe rows (see the module docstring). One writer at a time.
+
+    Example:
+        >>> t = ResultsTable("runs/x.csv", ["index", "acc"])   # doctest: +SKIP
+        >>> t.append({"index": 0, "acc": 91.5})                 # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | os.PathLike, columns: Sequence[str]) -> None:
+        self.path = Path(path)
+        self.columns = list(columns)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._repair()
+
+    def _repair(self) -> None:
+        header = _csv_line(self.columns).encode()
+        if self.path.exists():
+            good = _complete_bytes(self.path)
+            if len(good) != self.path.stat().st_size:
+                # A build was killed while writing its last row: drop the torn line.
+                os.truncate(self.path, len(good))
+            if good:
+                first = good[: good.index(b"\n") + 1]
+                if first != header:
+                    raise ValueError(
+                        f"{self.path}: its columns {first.decode().strip()!r} differ from this build's "
+                        f"{header.decode().strip()!r} (different drift times?); use a new path"
+                    )
+                return
+        # New (or header-less) table: the header appears atomically.
+        from .io import atomic_write_bytes
+
+        atomic_write_bytes(self.path, header)
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Write ``row`` as one complete line in one ``write()``, then fsync."""
+        if list(row) != self.columns:
+            raise ValueError(f"row columns {list(row)} differ from the table's {self.columns}")
+        data = _csv_line([row[c] for c in self.columns]).encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            n = os.write(fd, data)
+            while n < len(data):  # regular files write everything at once; be safe anyway
+                n += os.write(fd, data[n:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def read(self) -> pd.DataFrame:
+        return _read_csv(self.path)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    data = _complete_bytes(path)
+    if not data.strip():
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(io.BytesIO(data), keep_default_na=True)
+    except Exception as e:  # noqa: BLE001
+        raise ValueError(f"{path}: not a readable results table ({type(e).__name__}: {e})") from None
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an advisory lock on ``<path>.lock`` (released by the OS even on SIGKILL)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; a single build per table is up to the user
+        yield
+        return
+    lock = path.with_name(path.name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"{path}: another build is writing this table (lock {lock} is held)") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def read_results(path: str | os.PathLike, space: Any = None, include_failed: bool = False) -> pd.DataFrame:
+    """The results table, sorted by ``index``, with ``arch`` holding architecture VALUES.
+
+    ``space`` parses the architectures (``space.from_dict``); by default the space named in
+    the table (``search_spaces.get_space``). ``arch_json`` keeps the canonical JSON. Failed
+    rows are left out unless ``include_failed``. A torn last line (a killed writer) is ignored.
+
+    Example:
+        >>> df = read_results("runs/tiny.csv", space)        # doctest: +SKIP
+        >>> AnalogSurrogate(space).fit(df["arch"], df)        # doctest: +SKIP
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such results table")
+    df = _read_csv(p)
+    if df.empty:
+        return df
+    missing = [c for c in ("index", "arch", "status") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{p}: not an analognas results table (missing column(s) {missing})")
+    if not include_failed:
+        df = df[df["status"] == "ok"]
+    df = df.sort_values("index", kind="stable").reset_index(drop=True)
+    if "reason" in df.columns:
+        df["reason"] = ["" if pd.isna(r) else str(r) for r in df["reason"]]
+    if space is None:
+        from search_spaces import get_space
+
+        names = sorted(set(df["space"])) if "space" in df.columns else []
+        if len(names) != 1:
+            raise ValueError(f"{p}: cannot tell the search space from column 'space' ({names}); pass space=")
+        space = get_space(names[0])
+    df["arch_json"] = df["arch"]
+    df["arch"] = [space.from_dict(json.loads(s)) for s in df["arch_json"]]
+    return df
+
+
+# --- provenance ---------------------------------------------------------------------------------
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of the packages that decide the numbers in a results table."""
+    out = {name: _version(name) for name in ("analognas", "torch", "aihwkit", "numpy", "pandas")}
+    out["python"] = platform.python_version()
+    return out
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _device_info(training: TrainingConfig) -> dict[str, Any]:
+    info: dict[str, Any] = {"training_device": training.device, "host": platform.node(),
+                            "platform": platform.platform(), "processor": platform.processor()}
+    if training.device.startswith("cuda") and "torch" in sys.modules:
+        import torch
+
+        if torch.cuda.is_available():
+            info["cuda_device"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _settings(space: Any, data: DatasetBundle, hardware: AnalogHardware, training: TrainingConfig,
+              evaluation: EvaluationConfig, seed: int, sampling: str, max_params: int | None) -> dict[str, Any]:
+    """The part of the provenance a resumed build must agree with."""
+    return {
+        "space": {"name": space.name, "repr": repr(space)},
+        "seed": seed,
+        "sampling": sampling,
+        "max_params": max_params,
+        "dataset": {"name": data.name, "n_train": len(data.train), "n_test": len(data.test),
+                    "input_shape": list(data.input_shape), "num_classes": data.num_classes},
+        "hardware": hardware.to_dict(),
+        "training": training.to_dict(),
+        "evaluation": evaluation.to_dict(),
+    }
+
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    diffs = []
+    for section, value in new.items():
+        before = old.get(section)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            skip = _RUNTIME_FIELDS.get(section, ())
+            for k in sorted(set(value) | set(before)):
+                if k not in skip and before.get(k) != value.get(k):
+                    diffs.append(f"{section}.{k}: table has {before.get(k)!r}, this build {value.get(k)!r}")
+        elif before != value:
+            diffs.append(f"{section}: table has {before!r}, this build {value!r}")
+    return diffs
+
+
+# --- the builder ----------------------------------------------------------------------------------
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}={value!r} is not allowed; allowed: an integer >= {minimum}")
+
+
+def _short(arch_json: str, width: int = 40) -> str:
+    s = arch_json.replace('"', "")
+    return s if len(s) <= width else s[: width - 1] + "~"
+
+
+def _fmt(row: Mapping[str, Any]) -> str:
+    if row["status"] != "ok":
+        return f"#{row['index']} failed"
+    return f"#{row['index']} acc_1d={row['acc_1d']:.1f}±{row['acc_1d_std']:.1f} avm={row['avm']:.2f}"
+
+
+@dataclasses.dataclass
+class DatasetBuilder:
+    """Builds (and resumes) one results table; ``build_dataset`` is the one-call form.
+
+    Args:
+        space: a SearchSpace, or its name (``"nb201"``, ``"resnet_like"``).
+        path: the CSV table (``.csv``); its provenance goes next to it.
+        dataset: ``"digits"``, ``"fashion-mnist"``, ``"cifar10"``, a DatasetBundle or a
+            (train, test) pair of torch Datasets. Loaded once per build (per worker when
+            distributed).
+        hardware, training, evaluation: the configurations of ``evaluate_architecture``.
+        seed: the architectures and every evaluation seed follow from it (``arch_seed``).
+        max_params: sample only architectures below this parameter count (for the dataset's
+            input shape where the space's ``sample`` takes one).
+        sampling: ``"random"`` or ``"lhs"`` (see ``sample_architectures``).
+        data_root, n_train, n_test: where the data files are, and subset sizes.
+
+    Example:
+        >>> from search_spaces import NB201Space
+        >>> b = DatasetBuilder(NB201Space(channels=4, cells_per_stage=1), "runs/t.csv", n_train=200)
+        >>> len(b.architectures(3))
+        3
+    """
+
+    space: Any
+    path: str | os.PathLike
+    dataset: Any = "digits"
+    hardware: AnalogHardware = dataclasses.field(default_factory=AnalogHardware)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
+    seed: int = 0
+    max_params: int | None = None
+    sampling: str = "random"
+    data_root: str | os.PathLike | None = None
+    n_train: int | None = None
+    n_test: int | None = None
+
+    def __post_init__(self) -> None:
+        from search_spaces import SearchSpace, get_space
+
+        if isinstance(self.space, str):
+            self.space = get_space(self.space)
+        if not isinstance(self.space, SearchSpace):
+            raise TypeError(
+                f"space must be a SearchSpace or a space name ('nb201', 'resnet_like'), got {type(self.space).__name__}"
+            )
+        self.path = _check_path(self.path)
+        for value, cls, name in ((self.hardware, AnalogHardware, "hardware"), (self.training, TrainingConfig, "training"),
+                                 (self.evaluation, EvaluationConfig, "evaluation")):
+            if not isinstance(value, cls):
+                raise TypeError(f"{name} must be a {cls.__name__}, got {type(value).__name__}")
+        _check_int("seed", self.seed, 0)
+        if self.max_params is not None:
+            _check_int("max_params", self.max_params, 1)
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"sampling={self.sampling!r} is not allowed; allowed: {list(SAMPLINGS)}")
+        for name in ("n_train", "n_test"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), 1)
+        if isinstance(self.dataset, str) and self.data_root is not None and not Path(self.data_root).is_dir():
+            raise FileNotFoundError(f"data_root={str(self.data_root)!r} is not a folder")
+        self._data: DatasetBundle | None = None
+
+    # --- pieces -------------------------------------------------------------------------
+    @property
+    def data_spec(self) -> DataSpec | None:
+        """How a worker loads the data itself (None for in-memory datasets)."""
+        if not isinstance(self.dataset, str):
+            return None
+        root = None if self.data_root is None else str(self.data_root)
+        return DataSpec(self.dataset, self.n_train, self.n_test, root)
+
+    def data(self) -> DatasetBundle:
+        """The dataset, loaded once."""
+        if self._data is None:
+            spec = self.data_spec
+            if spec is not None:
+                self._data = load_cached(spec)
+            else:
+                self._data = load_dataset(self.dataset, n_train=self.n_train, n_test=self.n_test, seed=0)
+        return self._data
+
+    def architectures(self, n_archs: int) -> list[Any]:
+        """The first ``n_archs`` architectures of this build's seeded sequence."""
+        data = self.data() if self.max_params is not None else None
+        return sample_architectures(
+            self.space, n_archs, self.seed, self.max_params, self.sampling,
+            input_shape=None if data is None else data.input_shape,
+            num_classes=None if data is None else data.num_classes,
+        )
+
+    def _context(self, executor: Executor | None) -> EvalContext:
+        training = self.training
+        if executor is None:
+            # Checked here, before anything is written; workers check their own device.
+            training.check_device()
+            self.hardware.check_available()
+        return EvalContext(self.space, self.hardware, training, self.evaluation, self.seed)
+
+    def _provenance(self, n_archs: int, executor: Executor | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        settings = _settings(self.space, self.data(), self.hardware, self.training, self.evaluation,
+                             self.seed, self.sampling, self.max_params)
+        ppath = provenance_path(self.path)
+        table_rows = self.path.exists() and len(_complete_bytes(self.path).splitlines()) > 1
+        if ppath.exists():
+            prov = read_json(ppath)
+            if prov.get("format") != TABLE_FORMAT:
+                raise ValueError(f"{ppath}: format {prov.get('format')!r} is not {TABLE_FORMAT!r}")
+            diffs = _differences(prov.get("settings", {}), settings)
+            if diffs and table_rows:
+                raise ValueError(
+                    f"{self.path} was built with other settings; use a new path, or the table's settings:\n  "
+                    + "\n  ".join(diffs)
+                )
+            if diffs:  # nothing evaluated yet: start afresh with these settings
+                prov = None
+        elif table_rows:
+            raise ValueError(
+                f"{self.path} has rows but no provenance file {ppath.name}; its settings cannot be "
+                "checked, so it is not resumed. Use a new path."
+            )
+        else:
+            prov = None
+        run = {"started": _now(), "finished": None, "n_archs": n_archs, "new_rows": 0,
+               "executor": executor.describe() if executor is not None else {"kind": "serial"},
+               "versions": package_versions(), "device": _device_info(self.training)}
+        if prov is None:
+            prov = {"format": TABLE_FORMAT, "table": self.path.name, "created": _now(),
+                    "settings": settings, "dataset_info": self.data().describe(), "runs": []}
+        prov.update(updated=_now(), n_archs=max(n_archs, prov.get("n_archs", 0)),
+                    versions=run["versions"], device=run["device"])
+        prov["runs"].append(run)
+        write_json(ppath, prov)
+        return prov, run
+
+    # --- the build ----------------------------------------------------------------------
+    def build(self, n_archs: int, progress: bool = True, executor: Executor | None = None) -> pd.DataFrame:
+        """Evaluate the first ``n_archs`` architectures that the table does not hold yet.
+
+        Returns the whole table (``read_results(..., include_failed=True)``).
+        """
+        _check_int("n_archs", n_archs, 1)
+        ctx = self._context(executor)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive(self.path):
+            data = self.data()
+            table = ResultsTable(self.path, table_columns(self.evaluation))
+            prov, run = self._provenance(n_archs, executor)
+            done = table.read()
+            done_keys = set() if done.empty else {
+                json.dumps(json.loads(s), sort_keys=True, separators=(",", ":")) for s in done["arch"]
+            }
+            archs = self.architectures(n_archs)
+            jobs = [EvalJob(i, a.to_dict(), arch_seed(self.seed, i))
+                    for i, a in enumerate(archs) if arch_key(self.space, a) not in done_keys]
+            new_rows = 0
+            bar = _progress_bar(progress, total=n_archs, initial=n_archs - len(jobs), path=self.path)
+            owned = executor is not None and not executor.started
+            try:
+                if executor is None:
+                    rows = self._run_serial(ctx, jobs, data, bar)
+                else:
+                    spec = self.data_spec
+                    rows = executor.run(ctx, jobs, spec if spec is not None else data)
+                for row in rows:
+                    table.append(row)
+                    new_rows += 1
+                    bar.update(1)
+                    bar.set_postfix_str(f"last {_short(row['arch'], 24)} {_fmt(row)}", refresh=True)
+            finally:
+                bar.close()
+                if owned:
+                    executor.close()
+                run.update(finished=_now(), new_rows=new_rows)
+                prov["updated"] = _now()
+                write_json(provenance_path(self.path), prov)
+        return read_results(self.path, self.space, include_failed=True)
+
+    def _run_serial(self, ctx: EvalContext, jobs: Sequence[EvalJob], data: DatasetBundle,
+                    bar: Any) -> Iterator[dict[str, Any]]:
+        for job in jobs:
+            bar.set_description_str(f"#{job.index} {_short(arch_key(self.space, job.arch))}", refresh=True)
+            yield evaluate_job(ctx, job, data)
+
+
+def _progress_bar(enabled: bool, total: int, initial: int, path: Path) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="arch",
+                desc=f"building {path.name}", dynamic_ncols=True)
+
+
+def build_dataset(
+    space: Any,
+    path: str | os.PathLike,
+    n_archs: int,
+    dataset: Any = "digits",
+    hardware: AnalogHardware | None = None,
+    training: TrainingConfig | None = None,
+    evaluation: EvaluationConfig | None = None,
+    seed: int = 0,
+    max_params: int | None = None,
+    sampling: str = "random",
+    data_root: str | os.PathLike | None = None,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    progress: bool = True,
+    executor: Executor | None = None,
+) -> pd.DataFrame:
+    """Evaluate ``n_archs`` sampled architectures into the CSV table at ``path`` (resumable).
+
+    Rerunning the same call skips the architectures already in the table (finished or
+    failed) and continues; a larger ``n_archs`` extends the table with the next
+    architectures of the same seeded sequence. Settings that differ from the table's
+    provenance raise ValueError. ``executor`` runs the evaluations elsewhere, e.g.
+    ``analognas.distributed.DaskExecutor(n_workers=4)``; this process still writes the table.
+    Returns the whole table (``read_results(path, space, include_failed=True)``).
+
+    Example:
+        >>> from search_spaces import NB201Space
+        >>> df = build_dataset(NB201Space(channels=4, cells_per_stage=1), "runs/t.csv", 4,
+        ...     training=TrainingConfig(pretrain_epochs=1, epochs=1), n_train=200,
+        ...     evaluation=EvaluationConfig(n_reps=2))                  # doctest: +SKIP
+        >>> len(df)                                                   # doctest: +SKIP
+        4
+    """
+    builder = DatasetBuilder(
+        space, path, dataset,
+        hardware=hardware if hardware is not None else AnalogHardware(),
+        training=training if training is not None else TrainingConfig(),
+        evaluation=evaluation if evaluation is not None else EvaluationConfig(),
+        seed=seed, max_params=max_params, sampling=sampling, data_root=data_root,
+        n_train=n_train, n_test=n_test,
+    )
+    return builder.build(n_archs, progress=progress, executor=executor)

@@ -1,0 +1,707 @@
+"""Constrained evolutionary search against a surrogate, within a time budget.
+
+The problem: maximise an objective of the surrogate's predicted metrics (by default
+acc_1d / acc_1d_std, see :class:`Objective`) subject to
+
+- parameter count ``< max_params``   (exact, from the search space),
+- crossbar tiles ``< max_tiles``     (exact, from the search space),
+- predicted AVM ``< max_avm``        (from the surrogate).
+
+The search *strategy* (:class:`EvolutionarySearch`, and the baselines in
+``analognas.baselines``) is separate from the search *state* (:class:`Archive`: every scored
+architecture, the memory that keeps any from being scored twice, and the history), in the way
+Optuna separates samplers from studies.
+
+The surrogate is duck-typed: any object with ``predict(archs) -> DataFrame`` holding the
+columns ``acc_1d`` (a score whose order matters; for a ranker it is not an accuracy),
+``acc_1d_std`` and ``avm``.
+
+Example:
+    >>> from search_spaces import NB201Space
+    >>> space = NB201Space()
+    >>> result = EvolutionarySearch(space, my_surrogate, Constraints(max_avm=1.0),
+    ...                             iterations=20, progress=False).run()   # doctest: +SKIP
+    >>> result.best, result.best_prediction["avm"] < 1.0                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from search_spaces.base import SearchSpace, Seed, as_rng
+
+PREDICTED = ("acc_1d", "acc_1d_std", "avm")
+#: a value exactly at a limit breaks the strict inequality by this much (in limit units)
+_AT_LIMIT = 1e-6
+
+
+# --------------------------------------------------------------------------------------------
+# constraints
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Constraints:
+    """Limits an architecture must stay strictly below; ``None`` switches a limit off.
+
+    ``max_params`` and ``max_tiles`` are checked exactly with the search space (tiles of
+    ``tile_size`` x ``tile_size`` cells, for inputs of ``input_shape`` and ``num_classes``
+    outputs); ``max_avm`` is checked against the surrogate's predicted AVM.
+
+    Example:
+        >>> c = Constraints(max_params=500_000, max_avm=1.0)
+        >>> c.violation(np.array([400_000]), np.array([3]), np.array([1.5])).round(2)
+        array([0.5])
+    """
+
+    max_params: int | None = None
+    max_avm: float | None = None
+    max_tiles: int | None = None
+    tile_size: int = 512
+    input_shape: tuple[int, int, int] = (3, 32, 32)
+    num_classes: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("max_params", "max_tiles"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
+                raise ValueError(f"{name}={v!r} must be None or a positive integer")
+        if self.max_avm is not None and (
+            isinstance(self.max_avm, bool) or not isinstance(self.max_avm, (int, float, np.number))
+            or not math.isfinite(self.max_avm)
+        ):
+            raise ValueError(f"max_avm={self.max_avm!r} must be None or a finite number")
+        if isinstance(self.tile_size, bool) or not isinstance(self.tile_size, (int, np.integer)) \
+                or self.tile_size < 1:
+            raise ValueError(f"tile_size={self.tile_size!r} must be a positive integer")
+        shape = tuple(self.input_shape)
+        if len(shape) != 3 or any(not isinstance(s, (int, np.integer)) or s < 1 for s in shape):
+            raise ValueError(
+                f"input_shape={self.input_shape!r} must be (channels, height, width) positive integers"
+            )
+        object.__setattr__(self, "input_shape", tuple(int(s) for s in shape))
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, (int, np.integer)) \
+                or self.num_classes < 1:
+            raise ValueError(f"num_classes={self.num_classes!r} must be a positive integer")
+
+    @property
+    def has_exact(self) -> bool:
+        """True when a limit is checked exactly with the space (parameters or tiles)."""
+        return self.max_params is not None or self.max_tiles is not None
+
+    def violation(self, params: np.ndarray, tiles: np.ndarray, avm: np.ndarray) -> np.ndarray:
+        """How far each architecture is from feasible; 0 exactly when it is feasible.
+
+        The sum over the active limits of the excess relative to the limit: parameters and
+        tiles as a fraction of their limit, AVM in points over ``max(|max_avm|, 1)``. A value
+        at the limit counts as a tiny violation, since the inequalities are strict. This
+        orders infeasible architectures for "least infeasible".
+        """
+        params = np.asarray(params, dtype=float)
+        total = np.zeros(params.shape)
+        for value, limit, scale in (
+            (params, self.max_params, self.max_params),
+            (tiles, self.max_tiles, self.max_tiles),
+            (avm, self.max_avm, None if self.max_avm is None else max(abs(self.max_avm), 1.0)),
+        ):
+            if limit is None:
+                continue
+            value = np.asarray(value, dtype=float)
+            excess = np.where(value >= limit, (value - limit) / scale + _AT_LIMIT, 0.0)
+            # a NaN prediction cannot be trusted to satisfy a limit
+            total += np.where(np.isnan(value), np.inf, excess)
+        return total
+
+    def exact_violation(self, params: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+        """``violation`` counting only the exact limits (parameters and tiles)."""
+        return self.violation(params, tiles, np.full(np.shape(params), -np.inf))
+
+
+# --------------------------------------------------------------------------------------------
+# objective
+# --------------------------------------------------------------------------------------------
+ObjectiveLike = str | Callable[[pd.DataFrame], Any]
+
+
+class Objective:
+    """The quantity the search maximises, computed from predicted metrics.
+
+    - ``"acc_1d"``: the surrogate's acc_1d score as it is.
+    - ``"acc_1d/std"``: the paper's accuracy over its spread. The ranker's acc_1d is a score
+      on an arbitrary scale (it can be negative), so dividing it by a standard deviation means
+      nothing. We combine the two on a common, fixed scale instead:
+      ``z(acc_1d) - z(log acc_1d_std)``, where ``z`` standardises with the median and the
+      inter-quartile range of a reference sample: the first batch the search scores (its
+      coverage-sampled initial population). The reference is frozen once set, so an
+      architecture's objective never depends on what else was scored with it. Predicted
+      spreads are floored at a tenth of the reference median before the log (a regressor can
+      predict zero or negative spreads).
+    - a callable ``f(df) -> Series | array`` over a DataFrame with the columns acc_1d,
+      acc_1d_std, avm, params and tiles.
+
+    Example:
+        >>> obj = Objective("acc_1d")
+        >>> obj({"acc_1d": np.array([1.0, 2.0]), "acc_1d_std": np.ones(2), "avm": np.zeros(2),
+        ...      "params": np.ones(2), "tiles": np.ones(2)}).tolist()
+        [1.0, 2.0]
+    """
+
+    NAMES = ("acc_1d/std", "acc_1d")
+
+    def __init__(self, spec: ObjectiveLike = "acc_1d/std") -> None:
+        if isinstance(spec, Objective):
+            spec = spec.spec
+        if not callable(spec) and spec not in self.NAMES:
+            raise ValueError(f"objective={spec!r} is not allowed; use one of {list(self.NAMES)} or a callable")
+        self.spec = spec
+        self.reference: dict[str, float] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec if isinstance(self.spec, str) else getattr(self.spec, "__name__", "custom")
+
+    def calibrate(self, cols: dict[str, np.ndarray]) -> None:
+        """Freeze the reference scale from a first sample of predictions (once)."""
+        if self.reference is not None or self.spec != "acc_1d/std":
+            return
+        score = np.asarray(cols["acc_1d"], dtype=float)
+        std = np.asarray(cols["acc_1d_std"], dtype=float)
+        positive = std[np.isfinite(std) & (std > 0)]
+        floor = 0.1 * float(np.median(positive)) if len(positive) else 1e-3
+        log_std = np.log(np.maximum(std, floor))
+        self.reference = {
+            "floor": floor,
+            "score_mid": _nanmedian(score), "score_scale": _robust_scale(score),
+            "log_std_mid": _nanmedian(log_std), "log_std_scale": _robust_scale(log_std),
+        }
+
+    def __call__(self, cols: dict[str, np.ndarray]) -> np.ndarray:
+        if callable(self.spec):
+            values = self.spec(pd.DataFrame(cols))
+            values = np.asarray(values, dtype=float).reshape(-1)
+            if len(values) != len(cols["acc_1d"]):
+                raise ValueError(
+                    f"objective {self.name} returned {len(values)} values for {len(cols['acc_1d'])} rows"
+                )
+        elif self.spec == "acc_1d":
+            values = np.asarray(cols["acc_1d"], dtype=float)
+        else:
+            if self.reference is None:
+                self.calibrate(cols)
+            r = self.reference
+            z_score = (np.asarray(cols["acc_1d"], dtype=float) - r["score_mid"]) / r["score_scale"]
+            log_std = np.log(np.maximum(np.asarray(cols["acc_1d_std"], dtype=float), r["floor"]))
+            values = z_score - (log_std - r["log_std_mid"]) / r["log_std_scale"]
+        # NaN objectives rank last rather than poisoning comparisons
+        return np.where(np.isnan(values), -np.inf, values)
+
+
+def _nanmedian(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(np.median(x)) if len(x) else 0.0
+
+
+def _robust_scale(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    if len(x) < 2:
+        return 1.0
+    q25, q75 = np.percentile(x, [25, 75])
+    scale = (q75 - q25) / 1.349  # the IQR of a normal distribution is 1.349 sigma
+    if scale <= 0:
+        scale = float(np.std(x))
+    return scale if scale > 0 else 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# results
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class SearchResult:
+    """What a search returns.
+
+    Attributes:
+        best: the best feasible architecture (or the least infeasible when ``feasible`` is False).
+        best_prediction: its predicted acc_1d, acc_1d_std, avm, exact params and tiles,
+            objective and violation.
+        history: one row per scored architecture (no duplicates), in scoring order: generation,
+            arch, acc_1d, acc_1d_std, avm, params, tiles, feasible, violation, objective.
+        pareto_front: the feasible architectures of ``history`` that no other feasible one
+            beats on predicted acc_1d (max), avm (min) and params (min) at once.
+        feasible: whether ``best`` satisfies every constraint.
+        message: how the search ended, in words.
+        elapsed_s: wall-clock seconds of ``run``.
+    """
+
+    best: Any
+    best_prediction: dict[str, float]
+    history: pd.DataFrame
+    pareto_front: pd.DataFrame
+    feasible: bool
+    message: str
+    elapsed_s: float = 0.0
+
+    @property
+    def n_scored(self) -> int:
+        return len(self.history)
+
+
+def pareto_front(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``df`` not dominated on acc_1d (max), avm (min), params (min).
+
+    Example:
+        >>> df = pd.DataFrame({"acc_1d": [1, 2, 2], "avm": [0.5, 1.0, 2.0], "params": [10, 10, 10]})
+        >>> pareto_front(df).index.tolist()
+        [1, 0]
+    """
+    if len(df) == 0:
+        return df.copy()
+    acc = df["acc_1d"].to_numpy(dtype=float)
+    avm = df["avm"].to_numpy(dtype=float)
+    params = df["params"].to_numpy(dtype=float)
+    # A dominator comes before the point it dominates in this order, and a point dominated by
+    # anything is dominated by a front member (dominance is transitive), so one pass that
+    # compares each point with the front found so far is enough.
+    order = np.lexsort((params, avm, -acc))
+    f_acc, f_avm, f_par = (np.empty(len(df)) for _ in range(3))
+    n = 0
+    keep = []
+    for i in order:
+        a, v, p = acc[i], avm[i], params[i]
+        if n:
+            weak = (f_avm[:n] <= v) & (f_par[:n] <= p)
+            strict = (f_acc[:n] > a) | (f_avm[:n] < v) | (f_par[:n] < p)
+            if np.any(weak & strict):
+                continue
+        f_acc[n], f_avm[n], f_par[n] = a, v, p
+        n += 1
+        keep.append(i)
+    return df.iloc[keep]
+
+
+# --------------------------------------------------------------------------------------------
+# state: the archive of scored architectures
+# --------------------------------------------------------------------------------------------
+class _Growing:
+    """A 1-d numpy array that grows by doubling, so appends cost O(1) amortised."""
+
+    def __init__(self, dtype: Any) -> None:
+        self.data = np.empty(1024, dtype=dtype)
+        self.n = 0
+
+    def extend(self, values: np.ndarray) -> None:
+        k = len(values)
+        if self.n + k > len(self.data):
+            new = np.empty(max(2 * len(self.data), self.n + k), dtype=self.data.dtype)
+            new[: self.n] = self.data[: self.n]
+            self.data = new
+        self.data[self.n : self.n + k] = values
+        self.n += k
+
+    def view(self) -> np.ndarray:
+        return self.data[: self.n]
+
+
+class Archive:
+    """Every architecture scored in one search, with its predictions and exact counts.
+
+    It is the search's memory: ``arch in archive`` says whether an architecture was scored,
+    and :meth:`score` never scores one twice. Exact parameter and tile counts are cached per
+    architecture, so a candidate rejected for its size is not counted again.
+
+    Example:
+        >>> archive = Archive(space, surrogate, Constraints(max_avm=1.0))     # doctest: +SKIP
+        >>> idx = archive.score(space.sample_many(10, rng=0), generation=0)  # doctest: +SKIP
+    """
+
+    def __init__(self, space: SearchSpace, surrogate: Any, constraints: Constraints,
+                 objective: ObjectiveLike | Objective = "acc_1d/std", batch_size: int = 1000) -> None:
+        if not hasattr(surrogate, "predict"):
+            raise TypeError(f"surrogate must have a predict(archs) method, got {type(surrogate).__name__}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+        self.space = space
+        self.surrogate = surrogate
+        self.constraints = constraints
+        self.objective = objective if isinstance(objective, Objective) else Objective(objective)
+        self.batch_size = int(batch_size)
+        self.archs: list[Any] = []
+        self.index: dict[Any, int] = {}
+        self._counts: dict[Any, tuple[int, int]] = {}
+        self._cols = {name: _Growing(float) for name in
+                      ("acc_1d", "acc_1d_std", "avm", "params", "tiles", "violation", "objective")}
+        self._generation = _Growing(np.int64)
+        self._need_tiles = True
+
+    def __len__(self) -> int:
+        return len(self.archs)
+
+    def __contains__(self, arch: Any) -> bool:
+        return arch in self.index
+
+    def col(self, name: str) -> np.ndarray:
+        """A column over all scored architectures, in scoring order (a view: do not modify)."""
+        if name == "generation":
+            return self._generation.view()
+        if name == "feasible":
+            return self._cols["violation"].view() == 0
+        return self._cols[name].view()
+
+    def counts(self, arch: Any) -> tuple[int, int]:
+        """Exact (params, tiles) of ``arch``, computed once per architecture."""
+        c = self._counts.get(arch)
+        if c is None:
+            k = self.constraints
+            params = self.space.num_params(arch, k.input_shape, k.num_classes)
+            tiles = self.space.num_tiles(arch, k.tile_size, k.input_shape, k.num_classes)
+            c = self._counts[arch] = (int(params), int(tiles))
+        return c
+
+    def exact_violation(self, arch: Any) -> float:
+        """Violation of the exact limits alone (0 when parameters and tiles fit)."""
+        if not self.constraints.has_exact:
+            return 0.0
+        params, tiles = self.counts(arch)
+        return float(self.constraints.exact_violation(np.array([params]), np.array([tiles]))[0])
+
+    def score(self, archs: Sequence[Any], generation: int, deadline: float = math.inf) -> np.ndarray:
+        """Score the new architectures of ``archs`` in batches; return their archive indices.
+
+        Architectures already in the archive, or repeated in ``archs``, are skipped. Before
+        each batch the clock is compared with ``deadline`` (a ``time.perf_counter`` value):
+        past it, the rest is left unscored, so a search overruns by at most one batch.
+        """
+        new, seen_here = [], set()
+        for a in archs:
+            if a not in self.index and a not in seen_here:
+                seen_here.add(a)
+                new.append(a)
+        start = len(self.archs)
+        for lo in range(0, len(new), self.batch_size):
+            if time.perf_counter() >= deadline:
+                break
+            self._score_batch(new[lo : lo + self.batch_size], generation)
+        return np.arange(start, len(self.archs))
+
+    def _score_batch(self, batch: list[Any], generation: int) -> None:
+        pred = self.surrogate.predict(batch)
+        missing = [c for c in PREDICTED if c not in pred.columns]
+        if missing:
+            raise ValueError(f"surrogate.predict returned no column(s) {missing}; it must return {list(PREDICTED)}")
+        if len(pred) != len(batch):
+            raise ValueError(f"surrogate.predict returned {len(pred)} rows for {len(batch)} architectures")
+        counts = np.array([self.counts(a) for a in batch], dtype=float).reshape(-1, 2)
+        cols = {c: pred[c].to_numpy(dtype=float) for c in PREDICTED}
+        cols["params"], cols["tiles"] = counts[:, 0], counts[:, 1]
+        self.objective.calibrate(cols)
+        cols["objective"] = self.objective(cols)
+        cols["violation"] = self.constraints.violation(cols["params"], cols["tiles"], cols["avm"])
+        for name, g in self._cols.items():
+            g.extend(cols[name])
+        self._generation.extend(np.full(len(batch), generation))
+        first = len(self.archs)
+        self.archs.extend(batch)
+        self.index.update(zip(batch, range(first, first + len(batch))))
+
+    def order(self, idx: np.ndarray) -> np.ndarray:
+        """``idx`` sorted best first: feasible by objective (max), then infeasible by violation (min)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        viol = self.col("violation")[idx]
+        obj = self.col("objective")[idx]
+        feasible = viol == 0
+        # lexsort: the last key is primary; ties keep scoring order, so results are reproducible
+        return idx[np.lexsort((np.where(feasible, -obj, viol), ~feasible))]
+
+    def best_index(self) -> int | None:
+        if not self.archs:
+            return None
+        return int(self.order(np.arange(len(self.archs)))[0])
+
+    def history(self) -> pd.DataFrame:
+        """One row per scored architecture, in scoring order."""
+        df = pd.DataFrame({"generation": self.col("generation").copy(), "arch": pd.Series(self.archs, dtype=object)})
+        for name in ("acc_1d", "acc_1d_std", "avm"):
+            df[name] = self.col(name).copy()
+        df["params"] = self.col("params").astype(np.int64)
+        df["tiles"] = self.col("tiles").astype(np.int64)
+        df["feasible"] = self.col("feasible").copy()
+        df["violation"] = self.col("violation").copy()
+        df["objective"] = self.col("objective").copy()
+        return df
+
+    def result(self, message: str, started: float) -> SearchResult:
+        """Package the archive as a SearchResult (best feasible, else least infeasible)."""
+        history = self.history()
+        best = self.best_index()
+        if best is None:
+            return SearchResult(None, {}, history, history.iloc[0:0], False,
+                                message + "; nothing was scored", time.perf_counter() - started)
+        row = history.iloc[best]
+        prediction = {c: float(row[c]) for c in ("acc_1d", "acc_1d_std", "avm", "objective", "violation")}
+        prediction["params"], prediction["tiles"] = int(row["params"]), int(row["tiles"])
+        feasible = bool(row["feasible"])
+        if not feasible:
+            message += (f"; no feasible architecture among {len(history)} scored: returning the least "
+                        f"infeasible (violation {prediction['violation']:.4g})")
+        front = pareto_front(history[history["feasible"]])
+        return SearchResult(self.archs[best], prediction, history, front.reset_index(drop=True),
+                            feasible, message, time.perf_counter() - started)
+
+
+# --------------------------------------------------------------------------------------------
+# helpers shared by the strategies
+# --------------------------------------------------------------------------------------------
+def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
+    return int(value)
+
+
+def _check_budget(time_budget_s: float | None) -> float | None:
+    if time_budget_s is not None and (not isinstance(time_budget_s, (int, float)) or not time_budget_s > 0):
+        raise ValueError(f"time_budget_s={time_budget_s!r} must be None or a positive number of seconds")
+    return time_budget_s
+
+
+def _check_probability(name: str, value: float) -> float:
+    if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}={value!r} must be a probability in [0, 1]")
+    return float(value)
+
+
+class _Sampler:
+    """Draws architectures below max_params, falling back to unconstrained sampling (once
+    noted) when the space finds none below the limit."""
+
+    def __init__(self, space: SearchSpace, max_params: int | None) -> None:
+        self.space = space
+        self.max_params = max_params
+        self.note = ""
+
+    def __call__(self, rng: np.random.Generator) -> Any:
+        if self.max_params is not None:
+            try:
+                return self.space.sample(rng, max_params=self.max_params)
+            except ValueError as e:
+                self.max_params = None
+                self.note = f"sampling below max_params failed ({e}); sampled without the limit"
+        return self.space.sample(rng)
+
+
+def _unique_samples(sampler: _Sampler, rng: np.random.Generator, n: int, exclude: Any,
+                    deadline: float, max_misses: int = 200) -> list[Any]:
+    """Up to ``n`` distinct samples not in ``exclude``; stops after ``max_misses`` repeats in a
+    row (a small space is exhausted) or at the deadline."""
+    out, seen, misses = [], set(), 0
+    while len(out) < n and misses < max_misses:
+        if len(out) % 64 == 0 and time.perf_counter() >= deadline:
+            break
+        a = sampler(rng)
+        if a in seen or a in exclude:
+            misses += 1
+            continue
+        misses = 0
+        seen.add(a)
+        out.append(a)
+    return out
+
+
+def spread_out(space: SearchSpace, pool: Sequence[Any], n: int, rng: np.random.Generator,
+               fixed: Sequence[Any] = ()) -> list[Any]:
+    """Pick ``n`` architectures of ``pool`` that cover the space: greedy farthest-point
+    (max-min distance) selection on the standardised encodings, starting from ``fixed``
+    (or from a random pool member).
+
+    Example:
+        >>> space = NB201Space()                                          # doctest: +SKIP
+        >>> picks = spread_out(space, space.sample_many(500, 0), 50, np.random.default_rng(0))  # doctest: +SKIP
+    """
+    pool = list(pool)
+    if n >= len(pool):
+        return pool
+    if n <= 0:
+        return []
+    x = np.asarray(space.encode_many(list(fixed) + pool), dtype=float)
+    std = x.std(axis=0)
+    x = x[:, std > 0] / std[std > 0]  # every feature counts the same, constant ones not at all
+    anchors, cand = x[: len(fixed)], x[len(fixed):]
+    sq = (cand**2).sum(1)
+    if len(anchors):
+        # squared distances through |a|^2 + |b|^2 - 2ab: no (pool x anchors x features) array
+        d = (sq[:, None] + (anchors**2).sum(1)[None, :] - 2 * cand @ anchors.T).min(axis=1)
+        picked: list[int] = []
+    else:
+        first = int(rng.integers(len(pool)))
+        d = sq + sq[first] - 2 * cand @ cand[first]
+        picked = [first]
+    d[picked] = -np.inf
+    while len(picked) < n:
+        i = int(np.argmax(d))
+        picked.append(i)
+        d = np.minimum(d, sq + sq[i] - 2 * cand @ cand[i])
+        d[i] = -np.inf
+    return [pool[i] for i in picked]
+
+
+# --------------------------------------------------------------------------------------------
+# the evolutionary strategy
+# --------------------------------------------------------------------------------------------
+class EvolutionarySearch:
+    """Constrained (mu + lambda) evolutionary search against a surrogate.
+
+    Each generation keeps the best half of the population (feasible ones by objective, then
+    infeasible ones by violation) and refills it with children of uniformly drawn survivors:
+    a crossover of two survivors with probability ``crossover_prob`` (itself mutated with
+    probability ``mutation_rate``), otherwise a mutation of one survivor with the space's own
+    operators. A child already scored is mutated again (a short random walk away from known
+    ground); a child that breaks an exact limit (parameters, tiles) is discarded unscored,
+    since it can never be the answer. Children are scored in batches of ``batch_size``.
+
+    The initial population covers the space: ``initial_population`` (if given) plus
+    farthest-point picks from a pool of ``4 * population_size`` samples below ``max_params``.
+
+    The search stops after ``iterations`` generations, or when ``time_budget_s`` has passed
+    (checked before every batch, so it overruns by at most one batch), or when no unscored
+    architecture can be found (a small space is exhausted).
+
+    Example:
+        >>> search = EvolutionarySearch(space, surrogate, Constraints(max_params=1_000_000, max_avm=1.0),
+        ...                             population_size=200, iterations=50, time_budget_s=10)  # doctest: +SKIP
+        >>> result = search.run()                                                               # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        surrogate: Any,
+        constraints: Constraints | None = None,
+        objective: ObjectiveLike = "acc_1d/std",
+        population_size: int = 200,
+        iterations: int = 100,
+        time_budget_s: float | None = None,
+        seed: Seed = 0,
+        mutation_rate: float = 0.5,
+        crossover_prob: float = 0.2,
+        batch_size: int | None = None,
+        initial_population: Sequence[Any] | None = None,
+        max_retries: int = 10,
+        progress: bool = True,
+    ) -> None:
+        self.space = space
+        self.surrogate = surrogate
+        self.constraints = constraints if constraints is not None else Constraints()
+        Objective(objective)  # validates early
+        self.objective = objective
+        self.population_size = _check_positive_int("population_size", population_size, 2)
+        self.iterations = _check_positive_int("iterations", iterations, 0)
+        self.time_budget_s = _check_budget(time_budget_s)
+        self.seed = seed
+        self.mutation_rate = _check_probability("mutation_rate", mutation_rate)
+        self.crossover_prob = _check_probability("crossover_prob", crossover_prob)
+        n_children = self.population_size - self.population_size // 2
+        self.batch_size = n_children if batch_size is None else _check_positive_int("batch_size", batch_size)
+        self.initial_population = [space.validate(a) for a in (initial_population or [])]
+        self.max_retries = _check_positive_int("max_retries", max_retries)
+        self.progress = progress
+
+    def run(self) -> SearchResult:
+        """Search; return the best feasible architecture found and the history."""
+        started = time.perf_counter()
+        deadline = started + self.time_budget_s if self.time_budget_s is not None else math.inf
+        rng = as_rng(self.seed)
+        # the objective keeps a reference scale: a fresh one per run keeps runs independent
+        archive = Archive(self.space, self.surrogate, self.constraints, Objective(self.objective),
+                          self.batch_size)
+        sampler = _Sampler(self.space, self.constraints.max_params)
+
+        population = archive.score(self._initial_population(archive, sampler, rng, deadline), 0, deadline)
+        stop = "time budget reached during the initial population" if time.perf_counter() >= deadline else ""
+        bar = tqdm(total=self.iterations, disable=not self.progress, desc="evolution", leave=False)
+        generation = 0
+        try:
+            self._show(bar, archive, population)
+            while not stop and generation < self.iterations:
+                if time.perf_counter() >= deadline:
+                    stop = f"time budget of {self.time_budget_s} s reached"
+                    break
+                generation += 1
+                survivors = archive.order(population)[: self.population_size // 2]
+                children = self._children(archive, survivors, sampler, rng, deadline)
+                if not children:
+                    stop = "no unscored architecture left to try (search space exhausted)"
+                    break
+                population = np.concatenate([survivors, archive.score(children, generation, deadline)])
+                bar.update(1)
+                self._show(bar, archive, population)
+        finally:
+            bar.close()
+        if not stop:
+            stop = f"{self.iterations} iterations done"
+        message = f"{stop}; {len(archive)} architectures scored in {generation} generations"
+        if sampler.note:
+            message += f"; {sampler.note}"
+        return archive.result(message, started)
+
+    # --- steps ----------------------------------------------------------------------------
+    def _initial_population(self, archive: Archive, sampler: _Sampler, rng: np.random.Generator,
+                            deadline: float) -> list[Any]:
+        fixed = list(dict.fromkeys(self.initial_population))[: self.population_size]
+        need = self.population_size - len(fixed)
+        pool = _unique_samples(sampler, rng, 4 * need, set(fixed), deadline)
+        if self.constraints.max_tiles is not None:
+            # sample() knows max_params only: prefer pool members whose tiles fit too
+            fits = [a for a in pool if archive.exact_violation(a) == 0]
+            if len(fits) >= need:
+                pool = fits
+        return fixed + spread_out(self.space, pool, need, rng, fixed)
+
+    def _children(self, archive: Archive, survivors: np.ndarray, sampler: _Sampler,
+                  rng: np.random.Generator, deadline: float) -> list[Any]:
+        n = self.population_size - len(survivors)
+        parents = [archive.archs[i] for i in survivors]
+        children: list[Any] = []
+        taken: set[Any] = set()
+        for _ in range(n * self.max_retries):
+            if len(children) == n:
+                break
+            child = self._child(parents, rng)
+            # walk away from already-scored ground instead of giving up on this parent
+            for _ in range(self.max_retries):
+                if child not in archive and child not in taken:
+                    break
+                child = self.space.mutate(child, rng)
+            else:
+                continue
+            if archive.exact_violation(child) > 0:
+                continue
+            taken.add(child)
+            children.append(child)
+        if len(children) < n:
+            # mutation found too few new children (a small or crowded space): top up at random
+            more = _unique_samples(sampler, rng, n - len(children), taken | archive.index.keys(), deadline)
+            children += [a for a in more if archive.exact_violation(a) == 0] or more
+        return children
+
+    def _child(self, parents: list[Any], rng: np.random.Generator) -> Any:
+        a = parents[int(rng.integers(len(parents)))]
+        if len(parents) > 1 and rng.random() < self.crossover_prob:
+            b = parents[int(rng.integers(len(parents)))]
+            child = self.space.crossover(a, b, rng)
+            if child == a or child == b or rng.random() < self.mutation_rate:
+                child = self.space.mutate(child, rng)
+            return child
+        return self.space.mutate(a, rng)
+
+    def _show(self, bar: Any, archive: Archive, population: np.ndarray) -> None:
+        if bar.disable or len(population) == 0:
+            return
+        # selection is elitist, so the population always holds the best scored so far
+        best = archive.order(population)[0]
+        bar.set_postfix(best=f"{archive.col('objective')[best]:.4g}",
+                        feasible=bool(archive.col("violation")[best] == 0), scored=len(archive),
+                        refresh=False)

@@ -1,0 +1,261 @@
+"""Hardware-aware (HWA) training: digital pre-training, conversion, analog fine-tuning.
+
+Example:
+    >>> from torch import nn
+    >>> from analognas.data import load_dataset
+    >>> data = load_dataset("digits", n_train=64, n_test=32)
+    >>> net = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    >>> out = train_hwa(net, data, config=TrainingConfig(pretrain_epochs=1, epochs=1))
+    >>> out.status
+    'ok'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import math
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from .data import DatasetBundle
+from .hardware import AnalogHardware, _known_fields, to_analog
+
+SCHEDULES = ("cosine", "constant")
+_DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+
+
+def _check_int(name: str, value: Any, minimum: int, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"TrainingConfig.{name}={value!r} is not allowed; allowed: {what}")
+
+
+def _check_float(name: str, value: Any, ok, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
+        raise ValueError(f"TrainingConfig.{name}={value!r} is not allowed; allowed: {what}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """How a network is trained: digital pre-training, then analog (HWA) fine-tuning.
+
+    - ``pretrain_epochs``: epochs of ordinary digital training (torch SGD) before conversion;
+      0 skips it and fine-tunes the randomly initialised network in analog directly.
+    - ``epochs``: epochs of hardware-aware fine-tuning of the converted network
+      (aihwkit ``AnalogSGD``: noisy analog forward passes, ideal backward pass).
+    - ``lr`` / ``pretrain_lr``: learning rates of the analog and digital phases.
+    - ``batch_size``, ``momentum``, ``weight_decay``: SGD settings of both phases.
+    - ``schedule``: ``"cosine"`` anneals the learning rate to 0 over each phase (per step),
+      ``"constant"`` keeps it.
+    - ``device``: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    - ``num_threads``: torch CPU threads while training and evaluating (None: leave torch's
+      setting). Use 1 when running several evaluations side by side.
+
+    Example:
+        >>> TrainingConfig(epochs=2, device="cpu").epochs
+        2
+    """
+
+    pretrain_epochs: int = 3
+    epochs: int = 3
+    lr: float = 0.05
+    pretrain_lr: float = 0.05
+    batch_size: int = 128
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    device: str = "cpu"
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("pretrain_epochs", "epochs"):
+            _check_int(name, getattr(self, name), 0, "an integer >= 0")
+        _check_int("batch_size", self.batch_size, 1, "a positive integer")
+        for name in ("lr", "pretrain_lr"):
+            _check_float(name, getattr(self, name), lambda v: v > 0, "a positive number")
+        _check_float("momentum", self.momentum, lambda v: 0 <= v < 1, "a number in [0, 1)")
+        _check_float("weight_decay", self.weight_decay, lambda v: v >= 0, "a number >= 0")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"TrainingConfig.schedule={self.schedule!r} is not allowed; allowed: {list(SCHEDULES)}")
+        if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
+            raise ValueError(
+                f"TrainingConfig.device={self.device!r} is not allowed; allowed: 'cpu', 'cuda' or 'cuda:N'"
+            )
+        if self.num_threads is not None:
+            _check_int("num_threads", self.num_threads, 1, "a positive integer or None")
+
+    def check_device(self) -> torch.device:
+        """The torch device, or a RuntimeError when it is not available on this machine.
+
+        Kept out of ``__init__`` so that a configuration written for a GPU machine can still be
+        read (e.g. from a results table's provenance) on a CPU-only one.
+        """
+        if self.device.startswith("cuda"):
+            if not torch.cuda.is_available():
+                raise RuntimeError(
+                    f"TrainingConfig.device={self.device!r} but CUDA is not available here "
+                    f"(torch {torch.__version__}); use device='cpu'"
+                )
+            index = int(self.device.split(":")[1]) if ":" in self.device else 0
+            if index >= torch.cuda.device_count():
+                raise RuntimeError(
+                    f"TrainingConfig.device={self.device!r} but only {torch.cuda.device_count()} "
+                    "CUDA device(s) are visible"
+                )
+        return torch.device(self.device)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TrainingConfig":
+        return cls(**_known_fields(cls, d))
+
+
+@dataclasses.dataclass
+class TrainingOutcome:
+    """What ``train_hwa`` returns.
+
+    ``model_analog`` is the trained analog network (None when training failed before the
+    conversion); ``status`` is ``"ok"`` or ``"failed"`` with ``reason``; ``losses`` the mean
+    training loss of each analog epoch and ``pretrain_losses`` of each digital one;
+    ``digital_acc`` the test accuracy (%) after digital pre-training (None without it).
+    """
+
+    model_analog: nn.Module | None
+    status: str
+    reason: str = ""
+    losses: list[float] = dataclasses.field(default_factory=list)
+    digital_acc: float | None = None
+    pretrain_losses: list[float] = dataclasses.field(default_factory=list)
+
+
+class _Diverged(Exception):
+    """Internal: a non-finite training loss."""
+
+
+def train_hwa(
+    model_digital: nn.Module,
+    data: DatasetBundle,
+    hardware: AnalogHardware = AnalogHardware(),
+    config: TrainingConfig = TrainingConfig(),
+    seed: int = 0,
+) -> TrainingOutcome:
+    """Pre-train ``model_digital`` digitally, convert it to analog, fine-tune it with AnalogSGD.
+
+    ``model_digital`` is not changed (a copy is trained). A non-finite loss stops training and
+    returns status ``"failed"`` with the reason instead of raising. Configuration problems
+    (device not available, compiled tiles unusable) raise before any training.
+
+    Example:
+        >>> from torch import nn
+        >>> from analognas.data import load_dataset
+        >>> data = load_dataset("digits", n_train=64, n_test=32)
+        >>> out = train_hwa(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), data,
+        ...                 config=TrainingConfig(pretrain_epochs=0, epochs=1))
+        >>> len(out.losses)
+        1
+    """
+    device = config.check_device()
+    hardware.check_available()
+    if not isinstance(data, DatasetBundle):
+        raise TypeError(f"data must be a DatasetBundle (see load_dataset), got {type(data).__name__}")
+    with num_threads(config.num_threads):
+        torch.manual_seed(seed)  # aihwkit's weight noise and input-range init draw from torch's RNG
+        shuffle = torch.Generator().manual_seed(seed)
+        x_train, y_train = (t.to(device) for t in data.train.tensors)
+        x_test, y_test = (t.to(device) for t in data.test.tensors)
+        outcome = TrainingOutcome(model_analog=None, status="ok")
+        model = copy.deepcopy(model_digital).to(device)
+        try:
+            if config.pretrain_epochs > 0:
+                opt = torch.optim.SGD(model.parameters(), lr=config.pretrain_lr,
+                                      momentum=config.momentum, weight_decay=config.weight_decay)
+                outcome.pretrain_losses = _fit(model, opt, x_train, y_train, config,
+                                               config.pretrain_epochs, shuffle, "digital pre-training")
+                outcome.digital_acc = accuracy(model, x_test, y_test)
+
+            analog = to_analog(model, hardware)
+            del model
+            outcome.model_analog = analog
+            if config.epochs > 0:
+                from aihwkit.optim import AnalogSGD
+
+                opt = AnalogSGD(analog.parameters(), lr=config.lr,
+                                momentum=config.momentum, weight_decay=config.weight_decay)
+                opt.regroup_param_groups(analog)
+                outcome.losses = _fit(analog, opt, x_train, y_train, config, config.epochs,
+                                      shuffle, "analog fine-tuning")
+        except _Diverged as e:
+            outcome.status, outcome.reason = "failed", str(e)
+        if outcome.model_analog is not None:
+            outcome.model_analog.eval()
+        return outcome
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
+    """Top-1 accuracy in percent (0-100) of ``model`` in eval mode on tensors ``x``, ``y``."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(y), batch_size):
+            out = model(x[start:start + batch_size])
+            correct += int((out.argmax(1) == y[start:start + batch_size]).sum())
+    model.train(was_training)
+    return 100.0 * correct / max(len(y), 1)
+
+
+@contextlib.contextmanager
+def num_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)`` and restore the previous value after."""
+    if n is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+# --- internals ----------------------------------------------------------------------------
+def _fit(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+         config: TrainingConfig, epochs: int, shuffle: torch.Generator, phase: str) -> list[float]:
+    """Train for ``epochs``; mean loss per epoch. Raises _Diverged on a non-finite loss."""
+    n = len(y)
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    total = max(epochs * steps_per_epoch, 1)
+    if config.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
+    else:
+        sched = None
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    losses = []
+    for epoch in range(epochs):
+        order = torch.randperm(n, generator=shuffle).to(x.device)
+        total_loss = 0.0
+        for step in range(steps_per_epoch):
+            idx = order[step * config.batch_size:(step + 1) * config.batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x[idx]), y[idx])
+            value = float(loss.detach())  # one sync per step; needed to stop at the first bad loss
+            if not math.isfinite(value):
+                raise _Diverged(
+                    f"{phase} diverged: loss={value} at epoch {epoch + 1}, step {step + 1} "
+                    f"(lr={opt.param_groups[0]['lr']:.3g}); try a smaller learning rate"
+                )
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            total_loss += value * len(idx)
+        losses.append(total_loss / n)
+    return losses

@@ -1,0 +1,572 @@
+"""The ResNet-like macro search space of AnalogNAS (Benmeziane et al., 2023, Table I).
+
+A network is a first convolution (``out_channel0`` channels, ``kernel0`` x ``kernel0``)
+followed by 1-5 main blocks. Main block i holds ``residual_blocks`` residual blocks of one
+``block_type``; each residual block sums ``branches`` parallel branches (plus a shortcut for
+the residual types) and its output channels are those of the previous main block times
+``widen``. Every main block after the first halves the feature map with its first residual
+block. Global average pooling and a linear classifier end the network.
+
+Block types:
+    A: basic 2-conv (3x3, 3x3) branches, with a residual shortcut
+    B: bottleneck 3-conv (1x1, 3x3, 1x1) branches, with a residual shortcut
+    C: like A without the shortcut
+    D: like B without the shortcut
+
+Example:
+    >>> space = ResNetLikeSpace()
+    >>> arch = space.from_dict({"out_channel0": 16, "kernel0": 3,
+    ...     "blocks": [{"block_type": "A", "residual_blocks": 3, "branches": 1, "widen": 1}]})
+    >>> space.num_params(arch, input_shape=(3, 32, 32), num_classes=10)
+    14650
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .base import InvalidArchitectureError, SearchSpace, Seed, Shape, as_rng, check_choice, check_keys
+
+OUT_CHANNEL0 = (8, 12, 16, 32, 48, 64)
+KERNEL0 = (3, 5, 7)
+BLOCK_TYPES = ("A", "B", "C", "D")
+RESIDUAL_BLOCKS = tuple(range(1, 17))
+BRANCHES = tuple(range(1, 13))
+WIDEN = tuple(range(1, 5))
+MAX_MAIN_BLOCKS = 5
+
+_BOTTLENECK = {"A": False, "B": True, "C": False, "D": True}
+_RESIDUAL = {"A": True, "B": True, "C": False, "D": False}
+# The two partner types reached by the depth (basic <-> bottleneck) and the "other"
+# (residual <-> plain) mutations.
+_SWAP_BOTTLENECK = {"A": "B", "B": "A", "C": "D", "D": "C"}
+_SWAP_RESIDUAL = {"A": "C", "C": "A", "B": "D", "D": "B"}
+
+_TOP_KEYS = ("out_channel0", "kernel0", "blocks")
+_BLOCK_KEYS = ("block_type", "residual_blocks", "branches", "widen")
+_SLOT_FIELDS = tuple(f"type_{t}" for t in BLOCK_TYPES) + ("residual_blocks", "branches", "widen")
+
+
+@dataclasses.dataclass(frozen=True)
+class MainBlock:
+    """One main block: ``residual_blocks`` residual blocks of ``branches`` parallel branches.
+
+    Example:
+        >>> MainBlock("A", residual_blocks=3, branches=1, widen=2).to_dict()["widen"]
+        2
+    """
+
+    block_type: str
+    residual_blocks: int
+    branches: int
+    widen: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ResNetArch:
+    """A point of the ResNet-like space; ``blocks`` holds the 1-5 main blocks in order.
+
+    Example:
+        >>> arch = ResNetArch(16, 3, (MainBlock("A", 3, 1, 1),))
+        >>> arch.to_dict()["blocks"][0]["block_type"]
+        'A'
+    """
+
+    out_channel0: int
+    kernel0: int
+    blocks: tuple[MainBlock, ...]
+
+    def __post_init__(self) -> None:
+        # A list would make the value unhashable; accept one and store the tuple.
+        if not isinstance(self.blocks, tuple):
+            object.__setattr__(self, "blocks", tuple(self.blocks))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out_channel0": self.out_channel0,
+            "kernel0": self.kernel0,
+            "blocks": [b.to_dict() for b in self.blocks],
+        }
+
+
+def _cifar_resnet(n: int) -> ResNetArch:
+    """The CIFAR ResNet-(6n+2) of He et al.: 16/32/64 channels, n basic blocks per stage."""
+    return ResNetArch(16, 3, (MainBlock("A", n, 1, 1), MainBlock("A", n, 1, 2), MainBlock("A", n, 1, 2)))
+
+
+def resnet20() -> ResNetArch:
+    """CIFAR ResNet-20 (about 0.27 M parameters for 3x32x32 inputs and 10 classes).
+
+    Shortcuts that change shape are 1x1 convolutions (He et al.'s option B), so the count is
+    a few thousand above the 0.27 M of the zero-padding variant.
+
+    Example:
+        >>> ResNetLikeSpace().num_params(resnet20())
+        272474
+    """
+    return _cifar_resnet(3)
+
+
+def resnet32() -> ResNetArch:
+    """CIFAR ResNet-32 (about 0.46 M parameters for 3x32x32 inputs and 10 classes)."""
+    return _cifar_resnet(5)
+
+
+def resnet56() -> ResNetArch:
+    """CIFAR ResNet-56 (about 0.85 M parameters for 3x32x32 inputs and 10 classes)."""
+    return _cifar_resnet(9)
+
+
+REFERENCE_NETWORKS: dict[str, ResNetArch] = {
+    "resnet20": resnet20(),
+    "resnet32": resnet32(),
+    "resnet56": resnet56(),
+}
+
+
+# --- shapes and parameter counts (shared by layer_shapes, num_params and nothing else) ---
+def _branch_shapes(block_type: str, c_in: int, c_out: int) -> list[Shape]:
+    """(rows, cols) of one branch's convolutions, in the order the network applies them."""
+    if _BOTTLENECK[block_type]:
+        mid = max(c_out // 4, 1)
+        return [(c_in, mid), (mid * 9, mid), (mid, c_out)]
+    return [(c_in * 9, c_out), (c_out * 9, c_out)]
+
+
+def _needs_projection(block_type: str, c_in: int, c_out: int, stride: int) -> bool:
+    """Residual types need a 1x1 conv + BN shortcut when the shape changes."""
+    return _RESIDUAL[block_type] and (stride != 1 or c_in != c_out)
+
+
+def _conv_bn_params(shapes: Sequence[Shape]) -> int:
+    # Every convolution here is followed by a BatchNorm with a weight and a bias per channel.
+    return sum(r * c + 2 * c for r, c in shapes)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _main_block_params(block: MainBlock, c_in: int, stride: int) -> int:
+    """Parameters of one main block; cached because the search counts the same ones often."""
+    t, c_out = block.block_type, c_in * block.widen
+    first = block.branches * _conv_bn_params(_branch_shapes(t, c_in, c_out))
+    if _needs_projection(t, c_in, c_out, stride):
+        first += _conv_bn_params([(c_in, c_out)])
+    rest = block.branches * _conv_bn_params(_branch_shapes(t, c_out, c_out))
+    return first + (block.residual_blocks - 1) * rest
+
+
+def _strides(n_blocks: int) -> list[int]:
+    return [1] + [2] * (n_blocks - 1)
+
+
+# --- the network ----------------------------------------------------------------------
+def _conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+            nn.BatchNorm2d(c_out)]
+
+
+def _make_branch(block_type: str, c_in: int, c_out: int, stride: int) -> nn.Sequential:
+    if _BOTTLENECK[block_type]:
+        mid = max(c_out // 4, 1)
+        # The stride sits on the 3x3 conv (torchvision's ResNet v1.5).
+        return nn.Sequential(
+            *_conv_bn(c_in, mid, 1), nn.ReLU(inplace=True),
+            *_conv_bn(mid, mid, 3, stride), nn.ReLU(inplace=True),
+            *_conv_bn(mid, c_out, 1),
+        )
+    return nn.Sequential(*_conv_bn(c_in, c_out, 3, stride), nn.ReLU(inplace=True), *_conv_bn(c_out, c_out, 3))
+
+
+class ResidualBlock(nn.Module):
+    """Sum of ``branches`` parallel branches, plus a shortcut for types A and B, then ReLU."""
+
+    def __init__(self, block_type: str, branches: int, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(_make_branch(block_type, c_in, c_out, stride) for _ in range(branches))
+        self.shortcut: nn.Module | None = None
+        if _RESIDUAL[block_type]:
+            self.shortcut = (nn.Sequential(*_conv_bn(c_in, c_out, 1, stride))
+                             if _needs_projection(block_type, c_in, c_out, stride) else nn.Identity())
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.branches[0](x)
+        for branch in self.branches[1:]:
+            out = out + branch(x)
+        if self.shortcut is not None:
+            out = out + self.shortcut(x)
+        return self.relu(out)
+
+
+class ResNetLikeNetwork(nn.Module):
+    """The digital network of one ResNet-like architecture (see the module docstring).
+
+    Example:
+        >>> net = ResNetLikeNetwork(resnet20(), (1, 28, 28), num_classes=10)
+        >>> tuple(net(torch.zeros(2, 1, 28, 28)).shape)
+        (2, 10)
+    """
+
+    def __init__(self, arch: ResNetArch, input_shape: tuple[int, int, int] = (3, 32, 32),
+                 num_classes: int = 10) -> None:
+        super().__init__()
+        c = arch.out_channel0
+        self.stem = nn.Sequential(*_conv_bn(input_shape[0], c, arch.kernel0), nn.ReLU(inplace=True))
+        stages = []
+        for block, stride in zip(arch.blocks, _strides(len(arch.blocks))):
+            c_out = c * block.widen
+            layers = [ResidualBlock(block.block_type, block.branches, c, c_out, stride)]
+            layers += [ResidualBlock(block.block_type, block.branches, c_out, c_out, 1)
+                       for _ in range(block.residual_blocks - 1)]
+            stages.append(nn.Sequential(*layers))
+            c = c_out
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stages(self.stem(x))
+        return self.classifier(torch.flatten(self.pool(x), 1))
+
+
+# --- the space ------------------------------------------------------------------------
+class ResNetLikeSpace(SearchSpace):
+    """The ResNet-like macro space of AnalogNAS.
+
+    Args:
+        p_depth: probability that a mutation changes the depth (add/remove a main block or a
+            residual block, basic <-> bottleneck).
+        p_width: probability that it changes the width (add/remove a branch, the first conv's
+            channels, a widening factor).
+        p_other: probability that it adds/removes a residual connection or changes the first
+            conv's kernel size.
+
+    Each kind is applied independently with its probability; a draw that changes nothing is
+    drawn again, so ``mutate`` always returns a different architecture.
+
+    Example:
+        >>> space = ResNetLikeSpace()
+        >>> arch = space.sample(0, max_params=100_000)
+        >>> space.num_params(arch) < 100_000
+        True
+        >>> space.mutate(arch, 0) != arch
+        True
+    """
+
+    name = "resnet_like"
+
+    def __init__(self, p_depth: float = 0.8, p_width: float = 0.8, p_other: float = 0.6) -> None:
+        for field, p in (("p_depth", p_depth), ("p_width", p_width), ("p_other", p_other)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"{field}={p!r} must be a probability in [0, 1]")
+        if p_depth + p_width + p_other == 0:
+            raise ValueError("at least one of p_depth, p_width, p_other must be positive")
+        self.p_depth = p_depth
+        self.p_width = p_width
+        self.p_other = p_other
+        self._feature_names = ["out_channel0", "kernel0", "n_blocks"] + [
+            f"block{i + 1}_{f}" for i in range(MAX_MAIN_BLOCKS) for f in _SLOT_FIELDS
+        ]
+
+    def __repr__(self) -> str:
+        return f"ResNetLikeSpace(p_depth={self.p_depth}, p_width={self.p_width}, p_other={self.p_other})"
+
+    @property
+    def arch_type(self) -> type:
+        return ResNetArch
+
+    # --- values -------------------------------------------------------------------------
+    def from_dict(self, d: Mapping[str, Any]) -> ResNetArch:
+        """Validate a dict (e.g. from JSON) and return the architecture.
+
+        Example:
+            >>> ResNetLikeSpace().from_dict(resnet20().to_dict()) == resnet20()
+            True
+        """
+        check_keys("ResNet-like architecture", d, _TOP_KEYS)
+        check_choice("out_channel0", d["out_channel0"], OUT_CHANNEL0)
+        check_choice("kernel0", d["kernel0"], KERNEL0)
+        blocks = d["blocks"]
+        if not isinstance(blocks, (list, tuple)) or not 1 <= len(blocks) <= MAX_MAIN_BLOCKS:
+            got = f"{len(blocks)} main blocks" if isinstance(blocks, (list, tuple)) else repr(blocks)
+            raise InvalidArchitectureError(
+                f"blocks={got} is not allowed; expected a list of 1..{MAX_MAIN_BLOCKS} main blocks"
+            )
+        parsed = []
+        for i, b in enumerate(blocks):
+            where = f"blocks[{i}]"
+            check_keys(where, b, _BLOCK_KEYS)
+            check_choice(f"{where}.block_type", b["block_type"], BLOCK_TYPES)
+            check_choice(f"{where}.residual_blocks", b["residual_blocks"], RESIDUAL_BLOCKS)
+            check_choice(f"{where}.branches", b["branches"], BRANCHES)
+            check_choice(f"{where}.widen", b["widen"], WIDEN)
+            parsed.append(MainBlock(b["block_type"], b["residual_blocks"], b["branches"], b["widen"]))
+        return ResNetArch(d["out_channel0"], d["kernel0"], tuple(parsed))
+
+    @staticmethod
+    def _random_block(rng: np.random.Generator) -> MainBlock:
+        return MainBlock(
+            str(rng.choice(BLOCK_TYPES)),
+            int(rng.choice(RESIDUAL_BLOCKS)),
+            int(rng.choice(BRANCHES)),
+            int(rng.choice(WIDEN)),
+        )
+
+    def smallest(self) -> ResNetArch:
+        """The architecture with the fewest parameters (for any input shape and class count)."""
+        # A bottleneck with widen 1 in the first main block has an identity shortcut, so
+        # B and D tie; both are far smaller than the basic types.
+        return ResNetArch(OUT_CHANNEL0[0], KERNEL0[0], (MainBlock("D", 1, 1, 1),))
+
+    def sample(self, rng: Seed = None, max_params: int | None = None, *,
+               input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10) -> ResNetArch:
+        """Draw every hyperparameter uniformly; with ``max_params``, shrink the draw below it.
+
+        Shrinking takes random steps that each lower one hyperparameter (fewer branches or
+        residual blocks, a smaller widening factor, channel count or kernel, one main block
+        less, basic -> bottleneck) until the count is below the cap, so it ends in a few
+        dozen steps. ``input_shape`` and ``num_classes`` are those the cap refers to.
+
+        Example:
+            >>> space = ResNetLikeSpace()
+            >>> space.sample(1) == space.sample(1)
+            True
+        """
+        rng = as_rng(rng)
+        n_blocks = int(rng.integers(1, MAX_MAIN_BLOCKS + 1))
+        arch = ResNetArch(
+            int(rng.choice(OUT_CHANNEL0)),
+            int(rng.choice(KERNEL0)),
+            tuple(self._random_block(rng) for _ in range(n_blocks)),
+        )
+        if max_params is None:
+            return arch
+        self._check_cap(max_params, input_shape, num_classes)
+        while self.num_params(arch, input_shape, num_classes) >= max_params:
+            arch = self._shrink(arch, rng)
+        return arch
+
+    def _check_cap(self, max_params: int, input_shape: tuple[int, int, int], num_classes: int) -> None:
+        least = self.num_params(self.smallest(), input_shape, num_classes)
+        if max_params <= least:
+            raise ValueError(
+                f"max_params={max_params!r} is not above the smallest network of this space "
+                f"({least} parameters for input_shape={tuple(input_shape)}, num_classes={num_classes})"
+            )
+
+    def _shrink(self, arch: ResNetArch, rng: np.random.Generator) -> ResNetArch:
+        """One random step that lowers one hyperparameter; the fixpoint is ``smallest()``-sized."""
+        moves: list[Callable[[], ResNetArch]] = []
+        blocks = arch.blocks
+
+        def lower(value: int, allowed: Sequence[int]) -> int:
+            # Jump to a uniform smaller value, so shrinking needs ~log steps, not one per unit.
+            return int(rng.choice([v for v in allowed if v < value]))
+
+        def with_block(i: int, **changes: Any) -> ResNetArch:
+            new = blocks[:i] + (dataclasses.replace(blocks[i], **changes),) + blocks[i + 1:]
+            return dataclasses.replace(arch, blocks=new)
+
+        if arch.out_channel0 > OUT_CHANNEL0[0]:
+            moves.append(lambda: dataclasses.replace(arch, out_channel0=lower(arch.out_channel0, OUT_CHANNEL0)))
+        if arch.kernel0 > KERNEL0[0]:
+            moves.append(lambda: dataclasses.replace(arch, kernel0=lower(arch.kernel0, KERNEL0)))
+        if len(blocks) > 1:
+            moves.append(lambda: dataclasses.replace(arch, blocks=_drop(blocks, int(rng.integers(len(blocks))))))
+        for i, b in enumerate(blocks):
+            if b.residual_blocks > 1:
+                moves.append(lambda i=i, b=b: with_block(i, residual_blocks=lower(b.residual_blocks, RESIDUAL_BLOCKS)))
+            if b.branches > 1:
+                moves.append(lambda i=i, b=b: with_block(i, branches=lower(b.branches, BRANCHES)))
+            if b.widen > 1:
+                moves.append(lambda i=i, b=b: with_block(i, widen=lower(b.widen, WIDEN)))
+            if not _BOTTLENECK[b.block_type]:
+                moves.append(lambda i=i, b=b: with_block(i, block_type=_SWAP_BOTTLENECK[b.block_type]))
+        if not moves:  # only reached when the caller's cap is not above smallest(), checked before
+            raise ValueError("cannot shrink the architecture any further")
+        return moves[int(rng.integers(len(moves)))]()
+
+    def _mutations(self, arch: ResNetArch, kind: str, rng: np.random.Generator) -> list[Callable[[], ResNetArch]]:
+        """The applicable mutations of one kind, as thunks that each return a changed arch."""
+        blocks = arch.blocks
+        n = len(blocks)
+
+        def pick() -> int:
+            return int(rng.integers(n))
+
+        def other(value: Any, allowed: Sequence[Any]) -> Any:
+            return type(value)(rng.choice([v for v in allowed if v != value]))
+
+        def step(value: int, allowed: Sequence[int]) -> int:
+            # Add or remove one unit, staying inside the allowed range.
+            options = [v for v in (value - 1, value + 1) if v in allowed]
+            return int(rng.choice(options))
+
+        def change_block(field: str, new_value: Callable[[MainBlock], Any]) -> ResNetArch:
+            i = pick()
+            changed = dataclasses.replace(blocks[i], **{field: new_value(blocks[i])})
+            return dataclasses.replace(arch, blocks=blocks[:i] + (changed,) + blocks[i + 1:])
+
+        moves: list[Callable[[], ResNetArch]] = []
+        if kind == "depth":
+            if n < MAX_MAIN_BLOCKS:
+                moves.append(lambda: dataclasses.replace(
+                    arch, blocks=_insert(blocks, int(rng.integers(n + 1)), self._random_block(rng))))
+            if n > 1:
+                moves.append(lambda: dataclasses.replace(arch, blocks=_drop(blocks, pick())))
+            moves.append(lambda: change_block("residual_blocks", lambda b: step(b.residual_blocks, RESIDUAL_BLOCKS)))
+            moves.append(lambda: change_block("block_type", lambda b: _SWAP_BOTTLENECK[b.block_type]))
+        elif kind == "width":
+            moves.append(lambda: change_block("branches", lambda b: step(b.branches, BRANCHES)))
+            moves.append(lambda: dataclasses.replace(arch, out_channel0=other(arch.out_channel0, OUT_CHANNEL0)))
+            moves.append(lambda: change_block("widen", lambda b: other(b.widen, WIDEN)))
+        else:
+            moves.append(lambda: change_block("block_type", lambda b: _SWAP_RESIDUAL[b.block_type]))
+            moves.append(lambda: dataclasses.replace(arch, kernel0=other(arch.kernel0, KERNEL0)))
+        return moves
+
+    def mutate(self, arch: ResNetArch, rng: Seed = None, max_params: int | None = None, *,
+               input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10,
+               max_tries: int = 1000) -> ResNetArch:
+        """Apply each mutation kind with its probability; return a different (capped) arch.
+
+        Within a kind one applicable mutation is chosen uniformly. With ``max_params`` the
+        result stays below it (for ``input_shape`` / ``num_classes``); ValueError when no
+        neighbour below the cap turns up in ``max_tries`` draws.
+
+        Example:
+            >>> space = ResNetLikeSpace(p_depth=0.0, p_width=0.0, p_other=1.0)
+            >>> child = space.mutate(resnet20(), 0)
+            >>> child.blocks[0].block_type in ("A", "C") and child != resnet20()
+            True
+        """
+        rng = as_rng(rng)
+        kinds = (("depth", self.p_depth), ("width", self.p_width), ("other", self.p_other))
+        for _ in range(max_tries):
+            child = arch
+            for kind, p in kinds:
+                if rng.random() < p:
+                    moves = self._mutations(child, kind, rng)
+                    child = moves[int(rng.integers(len(moves)))]()
+            if child != arch and (max_params is None
+                                  or self.num_params(child, input_shape, num_classes) < max_params):
+                return child
+        raise ValueError(f"no mutation of {arch} below max_params={max_params!r} in {max_tries} tries")
+
+    def crossover(self, a: ResNetArch, b: ResNetArch, rng: Seed = None) -> ResNetArch:
+        """Stem fields and main-block count each from either parent; main block i from either
+        parent that has one (whole blocks, so each stays a block one parent used).
+
+        Example:
+            >>> space = ResNetLikeSpace()
+            >>> space.crossover(resnet20(), resnet20(), 0) == resnet20()
+            True
+        """
+        rng = as_rng(rng)
+        coin = rng.random(3 + MAX_MAIN_BLOCKS) < 0.5
+        n = len(a.blocks) if coin[2] else len(b.blocks)
+        blocks = []
+        for i in range(n):
+            options = [p.blocks[i] for p in (a, b) if i < len(p.blocks)]
+            blocks.append(options[0] if len(options) == 1 or coin[3 + i] else options[1])
+        return ResNetArch(
+            a.out_channel0 if coin[0] else b.out_channel0,
+            a.kernel0 if coin[1] else b.kernel0,
+            tuple(blocks),
+        )
+
+    def size(self) -> int:
+        """Distinct architectures: every stem times every sequence of 1-5 main blocks.
+
+        Example:
+            >>> ResNetLikeSpace().size() > 10**17
+            True
+        """
+        per_block = len(BLOCK_TYPES) * len(RESIDUAL_BLOCKS) * len(BRANCHES) * len(WIDEN)
+        stems = len(OUT_CHANNEL0) * len(KERNEL0)
+        return stems * sum(per_block**m for m in range(1, MAX_MAIN_BLOCKS + 1))
+
+    # --- networks -----------------------------------------------------------------------
+    def build(self, arch: ResNetArch, input_shape: tuple[int, int, int] = (3, 32, 32),
+              num_classes: int = 10) -> nn.Module:
+        return ResNetLikeNetwork(arch, tuple(input_shape), num_classes)
+
+    def layer_shapes(self, arch: ResNetArch, input_shape: tuple[int, int, int] = (3, 32, 32),
+                     num_classes: int = 10) -> list[Shape]:
+        """Shapes in the order the built module registers its Conv2d / Linear layers.
+
+        Example:
+            >>> ResNetLikeSpace().layer_shapes(resnet20())[0]
+            (27, 16)
+        """
+        c = arch.out_channel0
+        shapes: list[Shape] = [(input_shape[0] * arch.kernel0**2, c)]
+        for block, stride in zip(arch.blocks, _strides(len(arch.blocks))):
+            t, c_out = block.block_type, c * block.widen
+            for r in range(block.residual_blocks):
+                c_in, s = (c, stride) if r == 0 else (c_out, 1)
+                shapes += _branch_shapes(t, c_in, c_out) * block.branches
+                if _needs_projection(t, c_in, c_out, s):
+                    shapes.append((c_in, c_out))
+            c = c_out
+        shapes.append((c, num_classes))
+        return shapes
+
+    def num_params(self, arch: ResNetArch, input_shape: tuple[int, int, int] = (3, 32, 32),
+                   num_classes: int = 10) -> int:
+        """Exact parameter count in closed form (about a microsecond per main block, cached).
+
+        Example:
+            >>> ResNetLikeSpace().num_params(resnet32())
+            466906
+        """
+        c = arch.out_channel0
+        total = _conv_bn_params([(input_shape[0] * arch.kernel0**2, c)])
+        for block, stride in zip(arch.blocks, _strides(len(arch.blocks))):
+            total += _main_block_params(block, c, stride)
+            c *= block.widen
+        return total + c * num_classes + num_classes  # classifier weight and bias
+
+    # --- features -----------------------------------------------------------------------
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self._feature_names)
+
+    def encode(self, arch: ResNetArch) -> np.ndarray:
+        """out_channel0, kernel0, n_blocks, then per slot 1-5: type one-hot (A-D),
+        residual_blocks, branches, widen; zeros for unused slots (38 values).
+
+        Example:
+            >>> ResNetLikeSpace().encode(resnet20())[:4].tolist()
+            [16.0, 3.0, 3.0, 1.0]
+        """
+        return self.encode_many([arch])[0]
+
+    def encode_many(self, archs: Sequence[ResNetArch]) -> np.ndarray:
+        out = np.zeros((len(archs), len(self._feature_names)))
+        width = len(_SLOT_FIELDS)
+        type_index = {t: k for k, t in enumerate(BLOCK_TYPES)}
+        for row, arch in zip(out, archs):
+            row[0], row[1], row[2] = arch.out_channel0, arch.kernel0, len(arch.blocks)
+            for i, b in enumerate(arch.blocks):
+                base = 3 + i * width
+                row[base + type_index[b.block_type]] = 1.0
+                row[base + 4], row[base + 5], row[base + 6] = b.residual_blocks, b.branches, b.widen
+        return out
+
+
+def _drop(blocks: tuple[MainBlock, ...], i: int) -> tuple[MainBlock, ...]:
+    return blocks[:i] + blocks[i + 1:]
+
+
+def _insert(blocks: tuple[MainBlock, ...], i: int, block: MainBlock) -> tuple[MainBlock, ...]:
+    return blocks[:i] + (block,) + blocks[i:]

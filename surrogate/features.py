@@ -1,0 +1,229 @@
+"""Surrogate features: a space's own encoding plus derived features that carry ranking signal.
+
+``feature_matrix(space, archs)`` returns ``(X, names)``. For the NB201 cell space the 15,625
+possible rows are computed once per space setting (vectorised) and looked up by cell index,
+so scoring 100,000 cells costs one array gather. For the ResNet-like space each distinct
+architecture's row is computed once and kept in a per-space dict.
+
+Example:
+    >>> from search_spaces import NB201Space, NB201Arch
+    >>> X, names = feature_matrix(NB201Space(), [NB201Arch((2, 2, 0, 4, 2, 1))])
+    >>> X.shape[0], "n_live_paths" in names
+    (1, True)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+# --- NB201 --------------------------------------------------------------------------------
+# Imported lazily inside functions would hide errors; search_spaces is a sibling package with
+# no dependency on surrogate, so importing it here is safe.
+from search_spaces.nb201 import AVGPOOL, CONV1, CONV3, EDGES, NONE, OP_NAMES, SKIP, NB201Space
+
+#: the four input->output paths of an NB201 cell, as indices into EDGES (nodes 1..4)
+NB201_PATHS = ((2,), (0, 4), (1, 5), (0, 3, 5))
+_N_OPS = len(OP_NAMES)
+_N_EDGES = len(EDGES)
+
+
+def _nb201_index(ops: np.ndarray) -> np.ndarray:
+    """Row index of each cell in NASLib tuple order: ops read as a base-5 number."""
+    weights = _N_OPS ** np.arange(_N_EDGES - 1, -1, -1)
+    return ops @ weights
+
+
+def _nb201_all_ops() -> np.ndarray:
+    idx = np.arange(_N_OPS**_N_EDGES)
+    return (idx[:, None] // _N_OPS ** np.arange(_N_EDGES - 1, -1, -1)[None, :]) % _N_OPS
+
+
+def _nb201_derived(ops: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Graph features of NB201 cells from an (n, 6) int array of op indices."""
+    n = len(ops)
+    cols: list[np.ndarray] = []
+    names: list[str] = []
+
+    def add(name: str, values: np.ndarray) -> None:
+        names.append(name)
+        cols.append(np.asarray(values, dtype=np.float64))
+
+    is_conv = (ops == CONV3) | (ops == CONV1)
+    # A path is live when none of its edges is 'none'; an edge is live when it lies on a live
+    # path. Dead edges do nothing to the output, so the "effective" cell replaces them by none.
+    path_live = np.stack([np.all(ops[:, list(p)] != NONE, axis=1) for p in NB201_PATHS], axis=1)
+    edge_live = np.zeros((n, _N_EDGES), dtype=bool)
+    for k, p in enumerate(NB201_PATHS):
+        edge_live[:, list(p)] |= path_live[:, [k]]
+    eff_ops = np.where(edge_live, ops, NONE)
+
+    for op, op_name in enumerate(OP_NAMES):
+        add(f"n_{op_name}", (ops == op).sum(1))
+    for op, op_name in enumerate(OP_NAMES):
+        if op != NONE:
+            add(f"n_live_{op_name}", (eff_ops == op).sum(1))
+    # Effective one-hot: the canonical cell, so functionally equal cells share features.
+    for e, (s, d) in enumerate(EDGES):
+        for op, op_name in enumerate(OP_NAMES):
+            add(f"eff_edge{s}{d}_{op_name}", eff_ops[:, e] == op)
+
+    n_live = path_live.sum(1)
+    add("n_live_paths", n_live)
+    add("is_disconnected", n_live == 0)
+    add("n_live_edges", edge_live.sum(1))
+
+    # Per-path composition (0 where the path is dead).
+    conv_on = np.stack([is_conv[:, list(p)].sum(1) for p in NB201_PATHS], axis=1) * path_live
+    conv3_on = np.stack([(ops[:, list(p)] == CONV3).sum(1) for p in NB201_PATHS], axis=1) * path_live
+    pool_on = np.stack([(ops[:, list(p)] == AVGPOOL).sum(1) for p in NB201_PATHS], axis=1) * path_live
+    length = np.array([len(p) for p in NB201_PATHS])[None, :] * path_live
+    for k, p in enumerate(NB201_PATHS):
+        add(f"path{k}_live", path_live[:, k])
+        add(f"path{k}_convs", conv_on[:, k])
+    big = 99
+    add("max_path_convs", conv_on.max(1))  # effective depth of the cell
+    add("min_path_convs", np.where(path_live, conv_on, big).min(1) * (n_live > 0))
+    add("sum_path_convs", conv_on.sum(1))
+    add("max_path_conv3", conv3_on.max(1))
+    add("sum_path_conv3", conv3_on.sum(1))
+    add("sum_path_pools", pool_on.sum(1))
+    add("longest_live_path", length.max(1))
+    add("n_paths_with_conv", ((conv_on > 0) & path_live).sum(1))
+    add("n_paths_with_conv3", ((conv3_on > 0) & path_live).sum(1))
+    # Parameter-free live paths: pure skip (a residual shortcut) or skip/pool only.
+    free = path_live & (conv_on == 0)
+    add("n_param_free_paths", free.sum(1))
+    add("n_identity_paths", (path_live & (conv_on == 0) & (pool_on == 0)).sum(1))
+    add("n_pool_paths", (path_live & (pool_on > 0)).sum(1))
+    add("n_pool_only_paths", (free & (pool_on > 0)).sum(1))
+    # Live conv weight per cell (conv3 = 9, conv1 = 1 kernel entries per channel pair).
+    add("live_conv_weight", 9 * (eff_ops == CONV3).sum(1) + (eff_ops == CONV1).sum(1))
+    # What feeds the output node directly: edges (1,4), (2,4), (3,4).
+    for e in (2, 4, 5):
+        s, d = EDGES[e]
+        add(f"out_edge{s}{d}_conv_live", (eff_ops[:, e] == CONV3) | (eff_ops[:, e] == CONV1))
+    return np.stack(cols, axis=1), names
+
+
+@functools.lru_cache(maxsize=8)
+def _nb201_table(channels: int, cells_per_stage: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Feature rows of all 15,625 cells for one NB201Space setting."""
+    space = NB201Space(channels=channels, cells_per_stage=cells_per_stage)
+    from search_spaces.nb201 import NB201Arch
+
+    ops = _nb201_all_ops()
+    derived, dnames = _nb201_derived(ops)
+    archs = [NB201Arch(tuple(int(o) for o in row)) for row in ops]
+    params = np.array([space.num_params(a) for a in archs], dtype=np.float64)
+    tiles = np.array([space.num_tiles(a) for a in archs], dtype=np.float64)
+    table = np.hstack([space.encode_many(archs), derived, np.log(params)[:, None], tiles[:, None]])
+    names = tuple(space.feature_names + dnames + ["log_params", "tiles"])
+    table.setflags(write=False)
+    return table, names
+
+
+def nb201_features(space: NB201Space, archs: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
+    """NB201 features: one-hot edges, op counts, live-path statistics, log params, tiles."""
+    table, names = _nb201_table(space.channels, space.cells_per_stage)
+    if len(archs) == 0:
+        return np.zeros((0, len(names))), list(names)
+    ops = np.array([a.ops for a in archs], dtype=np.int64).reshape(len(archs), _N_EDGES)
+    if ops.min() < 0 or ops.max() >= _N_OPS:
+        raise ValueError(f"NB201 op indices must be in 0..{_N_OPS - 1}")
+    return table[_nb201_index(ops)], list(names)
+
+
+# --- ResNet-like --------------------------------------------------------------------------
+#: block types with a residual connection / with a 3-conv bottleneck (DESIGN.md, Table I)
+_RESIDUAL_TYPES = frozenset("AB")
+_BOTTLENECK_TYPES = frozenset("BD")
+RESNET_DERIVED = [
+    "n_main_blocks", "depth", "log_params", "tiles", "log_tiles",
+    "total_residual_blocks", "total_branches", "mean_branches", "max_branches",
+    "frac_residual", "n_bottleneck_blocks", "frac_bottleneck",
+    "final_width_log2", "max_width_log2", "sum_width_log2", "total_widen",
+    "branch_width", "log_conv_macs_proxy",
+]
+
+
+def _resnet_derived(space: Any, arch: Any) -> np.ndarray:
+    blocks = arch.blocks
+    depth = 1  # first conv
+    width = float(arch.out_channel0)
+    widths = []
+    n_res = n_bottle = 0
+    branch_width = 0.0
+    macs = 0.0  # sum over convs of (channels * branches * blocks): a cheap compute proxy
+    for b in blocks:
+        convs = 3 if b.block_type in _BOTTLENECK_TYPES else 2
+        depth += convs * b.residual_blocks
+        width *= b.widen
+        widths.append(width)
+        n_res += b.residual_blocks if b.block_type in _RESIDUAL_TYPES else 0
+        n_bottle += b.residual_blocks if b.block_type in _BOTTLENECK_TYPES else 0
+        branch_width += b.branches * b.residual_blocks
+        macs += width * width * b.branches * b.residual_blocks * convs
+    total_rb = sum(b.residual_blocks for b in blocks)
+    total_br = sum(b.branches for b in blocks)
+    params = space.num_params(arch)
+    tiles = space.num_tiles(arch)
+    return np.array([
+        len(blocks), depth, math.log(params), tiles, math.log(tiles),
+        total_rb, total_br, total_br / len(blocks), max(b.branches for b in blocks),
+        n_res / total_rb, n_bottle, n_bottle / total_rb,
+        math.log2(widths[-1]), math.log2(max(widths)), sum(math.log2(w) for w in widths),
+        math.prod(b.widen for b in blocks),
+        branch_width, math.log(1.0 + macs),
+    ], dtype=np.float64)
+
+
+# One dict per space setting (repr), so a changed setting never reuses stale rows.
+_RESNET_CACHE: dict[str, dict[Any, np.ndarray]] = {}
+_RESNET_CACHE_MAX = 500_000
+
+
+def resnet_features(space: Any, archs: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
+    """ResNet-like features: the space's encoding plus depth, params, tiles, widths, branches."""
+    names = list(space.feature_names) + RESNET_DERIVED
+    if len(archs) == 0:
+        return np.zeros((0, len(names))), names
+    cache = _RESNET_CACHE.setdefault(repr(space), {})
+    if len(cache) > _RESNET_CACHE_MAX:
+        cache.clear()
+    rows = []
+    for a in archs:
+        row = cache.get(a)
+        if row is None:
+            row = np.concatenate([np.asarray(space.encode(a), dtype=np.float64), _resnet_derived(space, a)])
+            cache[a] = row
+        rows.append(row)
+    return np.stack(rows), names
+
+
+# --- any other space ----------------------------------------------------------------------
+def generic_features(space: Any, archs: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
+    """Encoding plus log parameter count and tiles, for spaces without dedicated features."""
+    names = list(space.feature_names) + ["log_params", "tiles"]
+    if len(archs) == 0:
+        return np.zeros((0, len(names))), names
+    extra = np.array([[math.log(space.num_params(a)), space.num_tiles(a)] for a in archs], dtype=np.float64)
+    return np.hstack([np.asarray(space.encode_many(archs), dtype=np.float64), extra]), names
+
+
+def feature_matrix(space: Any, archs: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
+    """``(X, names)``: surrogate features of ``archs`` in ``space`` (float64, one row per arch).
+
+    Dispatches on the space: NB201 (cell-graph features), ResNet-like (network statistics),
+    otherwise the encoding plus parameter count and tiles.
+    """
+    archs = list(archs)
+    if isinstance(space, NB201Space):
+        return nb201_features(space, archs)
+    if getattr(space, "name", "") == "resnet_like":
+        return resnet_features(space, archs)
+    return generic_features(space, archs)

@@ -1,0 +1,97 @@
+"""Dataset builds on Dask distributed (issue 7): a LocalCluster of 2 CPU worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("distributed")
+
+from _build_script import DATA, EVALUATION, SPACE, TRAINING
+from analognas.dataset import build_dataset, read_results
+from analognas.distributed import DaskExecutor, _worker_gpu
+
+N = 4
+# wall_time_s differs from run to run; everything else must be identical
+METRICS = ["index", "arch_json", "arch_seed", "acc_1d", "acc_1d_std", "avm", "acc_1", "acc_1_std",
+           "acc_3600", "acc_86400", "acc_2592000", "acc_2592000_std", "params", "tiles", "status", "digital_acc"]
+
+
+def build(path, executor=None, n=N):
+    return build_dataset(SPACE, path, n, training=TRAINING, evaluation=EVALUATION, seed=0,
+                         progress=False, executor=executor, **DATA)
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("serial") / "serial.csv")
+
+
+@pytest.fixture(scope="module")
+def executor():
+    with DaskExecutor(n_workers=2, threads_per_worker=1, processes=True) as ex:
+        yield ex
+
+
+def test_distributed_build_equals_serial_build(serial, executor, tmp_path):
+    df = build(tmp_path / "dask.csv", executor)
+    assert executor.started  # the build does not close an executor it did not start
+    pd.testing.assert_frame_equal(df[METRICS], serial[METRICS])
+    pids = executor.client.run(os.getpid)
+    assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
+
+
+def test_killing_a_worker_mid_task_loses_nothing(serial, executor, tmp_path):
+    path, n = tmp_path / "killed.csv", N + 2
+    client = executor.client
+    killed: list[int] = []
+
+    def kill_a_busy_worker() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            executing = client.run(lambda dask_worker: len(dask_worker.state.executing))
+            busy = [addr for addr, k in executing.items() if k > 0]
+            if busy:
+                pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_a_busy_worker)
+    killer.start()
+    try:
+        df = build(path, executor, n)
+    finally:
+        killer.join()
+    assert killed, "no worker was killed mid-task"
+    assert list(df["index"]) == list(range(n)) and df["arch_json"].is_unique
+    assert len(path.read_bytes().splitlines()) == n + 1
+    assert (df["status"] == "ok").all()
+    pd.testing.assert_frame_equal(df.iloc[:N][METRICS], serial[METRICS])
+
+
+def test_in_memory_dataset_is_broadcast(serial, executor, tmp_path):
+    from analognas import load_dataset
+
+    bundle = load_dataset("digits", n_train=200, n_test=100, seed=0)
+    df = build_dataset(SPACE, tmp_path / "bundle.csv", 2, dataset=bundle, training=TRAINING,
+                       evaluation=EVALUATION, progress=False, executor=executor)
+    pd.testing.assert_frame_equal(df[METRICS], serial.iloc[:2][METRICS])
+
+
+def test_executor_arguments_are_checked():
+    with pytest.raises(ValueError, match="n_workers=0"):
+        DaskExecutor(n_workers=0)
+    with pytest.raises(ValueError, match="address=''"):
+        DaskExecutor(address="")
+    assert not DaskExecutor().started
+
+
+def test_gpu_is_chosen_from_the_worker_name():
+    assert [_worker_gpu(i, 2) for i in range(4)] == [0, 1, 0, 1]
+    assert _worker_gpu("tcp://10.0.0.1:4000-3", 4) == 3 and _worker_gpu("gpu-worker", 4) == 0
