@@ -6,6 +6,7 @@ Every command prints one clear line for a bad option or file (exit 2) instead of
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -96,6 +97,7 @@ def _add_training(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=_positive_float, help="analog learning rate")
     g.add_argument("--batch-size", type=_positive_int, help="training batch size")
     g.add_argument("--device", help="cpu, cuda or cuda:N (default: cpu)")
+    g.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: torch's)")
     g.add_argument("--n-reps", type=_positive_int, help="programming repetitions in drift evaluation")
 
 
@@ -124,7 +126,7 @@ def _configs_from_args(args: argparse.Namespace):
     from analognas.training import TrainingConfig
 
     training_fields = {k: getattr(args, k) for k in
-                       ("pretrain_epochs", "epochs", "lr", "batch_size", "device")
+                       ("pretrain_epochs", "epochs", "lr", "batch_size", "device", "num_threads")
                        if getattr(args, k) is not None}
     evaluation_fields = {"n_reps": args.n_reps} if args.n_reps is not None else {}
     return (_hardware_from_args(args), TrainingConfig(**training_fields),
@@ -166,6 +168,217 @@ def cmd_bench_params(args: argparse.Namespace) -> int:
     return 0
 
 
+
+DEFAULT_SURROGATES = {"resnet_like": "resnet_like/surrogate", "nb201": "nb201/surrogate"}
+
+
+def default_surrogate_path(space_name: str) -> Path:
+    """The folder of the surrogate shipped inside the package for ``space_name``."""
+    from importlib.resources import files
+
+    return Path(str(files("analognas") / "data" / DEFAULT_SURROGATES[space_name]))
+
+
+def _load_surrogate(args: argparse.Namespace):
+    from search_spaces import get_space
+    from surrogate import AnalogSurrogate
+
+    path = Path(args.surrogate) if args.surrogate else default_surrogate_path(args.space)
+    if not (path / "metadata.json").is_file():
+        raise CLIError(f"--surrogate {path}: no surrogate there (expected {path}/metadata.json); "
+                       "train one with 'analognas surrogate train'")
+    space = None if args.surrogate else get_space(args.space)
+    return AnalogSurrogate.load(path, space=space), path
+
+
+def _parse_shape(text: str) -> tuple[int, int, int]:
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not CHANNELS,HEIGHT,WIDTH (e.g. 3,32,32)")
+    return shape  # type: ignore[return-value]
+
+
+@command("search")
+def cmd_search(args: argparse.Namespace) -> int:
+    from analognas.plots import plot_pareto
+    from analognas.search import Constraints, EvolutionarySearch
+    from analognas.io import write_json
+
+    surrogate, path = _load_surrogate(args)
+    space = surrogate.space
+    constraints = Constraints(max_params=args.max_params, max_avm=args.max_avm,
+                              max_tiles=args.max_tiles, tile_size=args.tile_size,
+                              input_shape=args.input_shape, num_classes=args.num_classes)
+    search = EvolutionarySearch(space, surrogate, constraints, objective=args.objective,
+                                population_size=args.population, iterations=args.iterations,
+                                time_budget_s=args.time_budget, seed=args.seed,
+                                progress=not args.no_progress)
+    result = search.run()
+    out = Path(args.output)
+    pred = result.best_prediction
+    summary = {
+        "arch": result.best.to_dict(),
+        "space": space.name,
+        "predicted": {k: float(pred[k]) for k in ("acc_1d", "acc_1d_std", "avm")},
+        "params": int(pred["params"]),
+        "tiles": int(pred["tiles"]),
+        "feasible": bool(result.feasible),
+        "message": result.message,
+        "constraints": dataclasses.asdict(constraints),
+        "objective": args.objective,
+        "seed": args.seed,
+        "surrogate": str(path),
+        "n_scored": result.n_scored,
+        "elapsed_s": round(result.elapsed_s, 3),
+    }
+    write_json(out / "result.json", summary)
+    from analognas.io import atomic_write_text
+
+    atomic_write_text(out / "history.csv", result.history.assign(
+        arch=[json.dumps(a.to_dict(), sort_keys=True) for a in result.history["arch"]]).to_csv(index=False))
+    plot_pareto(result, out / "pareto.png")
+    status = "best feasible" if result.feasible else "NO FEASIBLE architecture; least infeasible"
+    print(f"{status} ({result.n_scored:,} scored in {result.elapsed_s:.1f} s): "
+          f"{json.dumps(summary['arch'])}")
+    print(f"  predicted acc_1d score {pred['acc_1d']:.3f} (a ranking score: higher is better), "
+          f"acc_1d_std {pred['acc_1d_std']:.3f}, AVM {pred['avm']:.3f}")
+    print(f"  parameters {summary['params']:,}, crossbar tiles {summary['tiles']} "
+          f"({args.tile_size}x{args.tile_size})")
+    print(f"  wrote {out / 'result.json'}, {out / 'history.csv'}, {out / 'pareto.png'}")
+    return 0
+
+
+@command("evaluate")
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from analognas.evaluation import evaluate_architecture
+    from analognas.io import write_json
+    from search_spaces import get_space
+
+    space = get_space(args.space)
+    arch = _read_arch(space, args.arch)
+    hardware, training, evaluation = _configs_from_args(args)
+    result = evaluate_architecture(space, arch, args.dataset, hardware=hardware, training=training,
+                                   evaluation=evaluation, seed=args.seed, data_root=args.data_root,
+                                   n_train=args.n_train, n_test=args.n_test)
+    report = {
+        "arch": arch.to_dict(), "space": space.name, "dataset": args.dataset,
+        "acc_1d": result.acc_1d, "acc_1d_std": result.acc_1d_std, "avm": result.avm,
+        "acc_by_time": {str(int(t)): {"mean": m, "std": sd} for t, (m, sd) in result.acc_by_time.items()},
+        "params": result.params, "tiles": result.tiles, "status": result.status,
+        "reason": result.reason, "digital_acc": result.digital_acc,
+        "wall_time_s": result.wall_time_s, "seed": args.seed,
+        "hardware": hardware.to_dict(), "training": training.to_dict(), "evaluation": evaluation.to_dict(),
+    }
+    path = write_json(Path(args.output) / "evaluation.json", report)
+    if result.status != "ok":
+        print(f"evaluation failed: {result.reason} (wrote {path})")
+        return 1
+    print(f"acc_1d {result.acc_1d:.2f} % ± {result.acc_1d_std:.2f}, AVM {result.avm:.2f} points, "
+          f"digital {result.digital_acc:.2f} %, {result.params:,} parameters, {result.tiles} tiles, "
+          f"{result.wall_time_s:.1f} s (wrote {path})")
+    return 0
+
+
+@command("dataset build")
+def cmd_dataset_build(args: argparse.Namespace) -> int:
+    from analognas.dataset import build_dataset
+    from search_spaces import get_space
+
+    executor = None
+    if args.workers or args.scheduler:
+        from analognas.distributed import DaskExecutor
+
+        executor = DaskExecutor(address=args.scheduler, n_workers=args.workers)
+    hardware, training, evaluation = _configs_from_args(args)
+    table = build_dataset(get_space(args.space), args.output, args.n_archs, dataset=args.dataset,
+                          hardware=hardware, training=training, evaluation=evaluation,
+                          seed=args.seed, max_params=args.max_params, sampling=args.sampling,
+                          data_root=args.data_root, n_train=args.n_train, n_test=args.n_test,
+                          progress=not args.no_progress, executor=executor)
+    ok = int((table["status"] == "ok").sum()) if len(table) else 0
+    print(f"{args.output}: {len(table)} architectures ({ok} ok, {len(table) - ok} failed)")
+    return 0
+
+
+@command("surrogate train")
+def cmd_surrogate_train(args: argparse.Namespace) -> int:
+    from analognas.dataset import read_results
+    from search_spaces import get_space
+    from surrogate import AnalogSurrogate
+
+    space = get_space(args.space)
+    table = read_results(args.results, space)
+    if len(table) < 10:
+        raise CLIError(f"--results {args.results}: {len(table)} successful rows; at least 10 are needed")
+    model = AnalogSurrogate(space, seed=args.seed)
+    if args.tune:
+        model.tune(list(table["arch"]), table, n_trials=args.tune, seed=args.seed)
+    model.fit(list(table["arch"]), table)
+    model.save(args.output)
+    print(f"surrogate for {space.name} fitted on {len(table)} architectures -> {args.output}")
+    return 0
+
+
+@command("bench surrogate")
+def cmd_bench_surrogate(args: argparse.Namespace) -> int:
+    from analognas.io import write_json
+    from surrogate.benchmark import benchmark_surrogate, format_summary, summarize
+
+    df = benchmark_surrogate(train_sizes=args.sizes, seeds=args.seeds, tune=args.tune,
+                             progress=not args.no_progress)
+    summary = summarize(df)
+    print(format_summary(summary, ["kendall_tau", "spearman"]))
+    if args.json:
+        write_json(args.json, {"runs": df.to_dict(orient="records"),
+                               "summary": summary.to_dict(orient="records")})
+        print(f"wrote {args.json}")
+    return 0
+
+
+@command("bench search")
+def cmd_bench_search(args: argparse.Namespace) -> int:
+    from analognas.io import write_json
+    from analognas.search_bench import benchmark_search, summarize_search
+    from surrogate import load_analognas_bench
+
+    results = benchmark_search(seeds=args.seeds, queries=args.queries, max_avm=args.max_avm,
+                               methods=args.methods, progress=not args.no_progress)
+    print(summarize_search(results, load_analognas_bench(), max_avm=args.max_avm).to_string(index=False))
+    if args.json:
+        write_json(args.json, results)
+        print(f"wrote {args.json}")
+    return 0
+
+
+@command("bench throughput")
+def cmd_bench_throughput(args: argparse.Namespace) -> int:
+    from analognas.search_bench import measure_throughput
+
+    surrogate, path = _load_surrogate(args)
+    rate = measure_throughput(surrogate.space, surrogate, seconds=args.seconds, seed=args.seed)
+    print(f"{surrogate.space.name}: {rate:,.0f} candidates scored per second "
+          f"(surrogate {path}, {args.seconds:g} s)")
+    return 0
+
+
+@command("bench train")
+def cmd_bench_train(args: argparse.Namespace) -> int:
+    from analognas.train_bench import benchmark_training
+
+    df = benchmark_training(networks=args.networks, device=args.device, batch_size=args.batch_size,
+                            steps=args.steps, eval_images=args.eval_images, n_reps=args.n_reps,
+                            verbose=not args.no_progress)
+    print(df.to_string(index=False))
+    if args.json:
+        from analognas.io import write_json
+
+        write_json(args.json, df.to_dict(orient="records"))
+    return 0
+
+
 # --- parser -------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -179,12 +392,100 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-params", type=_positive_int, help="parameter cap")
 
+    p = sub.add_parser("search", help="constrained evolutionary search against a surrogate",
+                       description="Search the space with the shipped (or a given) surrogate and "
+                                   "write result.json, history.csv and pareto.png.")
+    _add_space(p)
+    p.add_argument("--surrogate", metavar="DIR", help="surrogate folder (default: the shipped one)")
+    p.add_argument("--max-params", type=_positive_int, default=1_000_000,
+                   help="parameter budget T_p (default 1000000)")
+    p.add_argument("--max-avm", type=float, help="budget on predicted AVM, in accuracy points")
+    p.add_argument("--max-tiles", type=_positive_int, help="budget on crossbar tiles")
+    p.add_argument("--tile-size", type=_positive_int, default=512, help="crossbar size (default 512)")
+    p.add_argument("--input-shape", type=_parse_shape, default=(3, 32, 32),
+                   help="C,H,W of the task's images for parameter/tile counts (default 3,32,32)")
+    p.add_argument("--num-classes", type=_positive_int, default=10)
+    p.add_argument("--objective", default="acc_1d/std", choices=["acc_1d/std", "acc_1d"])
+    p.add_argument("--population", type=_positive_int, default=200, help="population size (default 200)")
+    p.add_argument("--iterations", type=_positive_int, default=100, help="generations (default 100)")
+    p.add_argument("--time-budget", type=_positive_float, default=60.0,
+                   help="wall-clock budget in seconds (default 60)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", default="analognas-search", help="output folder (default analognas-search)")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("evaluate", help="HWA-train and drift-evaluate one architecture",
+                       description="Train ARCH.json hardware-aware and write DIR/evaluation.json.")
+    p.add_argument("arch", metavar="ARCH.json", help="architecture as JSON (or a search result.json)")
+    _add_space(p)
+    _add_training(p)
+    _add_hardware(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", default="analognas-evaluation", help="output folder")
+
+    dataset = sub.add_parser("dataset", help="results tables").add_subparsers(
+        dest="dataset_command", metavar="ACTION", required=True)
+    p = dataset.add_parser("build", help="evaluate sampled architectures into a table (resumable)",
+                           description="Rerun the same command to resume an interrupted build.")
+    _add_space(p)
+    p.add_argument("--output", required=True, help="results table (CSV)")
+    p.add_argument("--n-archs", type=_positive_int, required=True, help="architectures to evaluate")
+    p.add_argument("--max-params", type=_positive_int, help="parameter cap for sampling")
+    p.add_argument("--sampling", default="random", choices=["random", "lhs"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=_positive_int, help="local Dask workers (parallel build)")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
+    p.add_argument("--no-progress", action="store_true")
+    _add_training(p)
+    _add_hardware(p)
+
+    surrogate = sub.add_parser("surrogate", help="surrogate models").add_subparsers(
+        dest="surrogate_command", metavar="ACTION", required=True)
+    p = surrogate.add_parser("train", help="fit the XGBoost surrogate on a results table")
+    _add_space(p)
+    p.add_argument("--results", required=True, help="results table written by 'dataset build'")
+    p.add_argument("--output", required=True, help="folder for the surrogate")
+    p.add_argument("--tune", type=_non_negative_int, default=0, help="Optuna trials (default 0: none)")
+    p.add_argument("--seed", type=int, default=0)
+
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(
         dest="bench", metavar="BENCH", required=True)
     p = bench.add_parser("params", help="time num_params over many architectures")
     _add_space(p)
     p.add_argument("--n", type=_positive_int, default=10_000, help="architectures (default 10000)")
     p.add_argument("--seed", type=int, default=0)
+
+    p = bench.add_parser("surrogate", help="surrogate ranking quality on AnalogNAS-Bench")
+    p.add_argument("--sizes", type=_positive_int, nargs="+", default=[50, 100, 200, 500, 1000])
+    p.add_argument("--seeds", type=_positive_int, default=5)
+    p.add_argument("--tune", action="store_true", help="tune hyperparameters with Optuna")
+    p.add_argument("--json", metavar="FILE")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = bench.add_parser("search", help="search strategies on AnalogNAS-Bench (NB201, table oracle)")
+    p.add_argument("--seeds", type=_positive_int, default=20)
+    p.add_argument("--queries", type=_positive_int, default=100)
+    p.add_argument("--max-avm", type=float, default=1.0)
+    p.add_argument("--methods", nargs="+", default=["evolution", "random", "nsga2"],
+                   choices=["evolution", "random", "nsga2"])
+    p.add_argument("--json", metavar="FILE")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = bench.add_parser("throughput", help="candidates scored per second by the search")
+    _add_space(p)
+    p.add_argument("--surrogate", metavar="DIR")
+    p.add_argument("--seconds", type=_positive_float, default=5.0)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = bench.add_parser("train", help="digital vs analog training step and drift-evaluation times")
+    p.add_argument("--networks", nargs="+", default=["resnet20", "resnet32"])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=_positive_int, default=128)
+    p.add_argument("--steps", type=_positive_int, default=5)
+    p.add_argument("--eval-images", type=_positive_int, default=1000)
+    p.add_argument("--n-reps", type=_positive_int, default=2)
+    p.add_argument("--json", metavar="FILE")
+    p.add_argument("--no-progress", action="store_true")
     return parser
 
 

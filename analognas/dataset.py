@@ -683,7 +683,7 @@ class DatasetBuilder:
                     "settings": settings, "dataset_info": self.data().describe(), "runs": []}
         prov.update(updated=_now(), n_archs=max(n_archs, prov.get("n_archs", 0)),
                     versions=run["versions"], device=run["device"])
-        prov["runs"].append(run)
+        prov.setdefault("runs", []).append(run)
         write_json(ppath, prov)
         return prov, run
 

@@ -6,9 +6,10 @@ evaluate networks, or look them up in a table (:func:`table_oracle`).
 
 The loop: evaluate ``n_initial`` architectures that cover the space; then, round after round,
 fit a fresh surrogate on everything evaluated so far, run the evolutionary search against it
-(seeded with the best evaluated architectures), and evaluate the ``batch_per_round`` most
-promising candidates it scored that were never evaluated; until ``n_queries`` evaluations
-have been spent. No architecture is evaluated twice.
+(seeded with the best evaluated architectures), and evaluate the ``batch_per_round``
+never-evaluated candidates it scored with the highest *constrained expected improvement*
+(see :meth:`SurrogateAssistedSearch.acquisition`); until ``n_queries`` evaluations have been
+spent. No architecture is evaluated twice.
 
 Example:
     >>> from search_spaces import NB201Space
@@ -29,16 +30,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 from tqdm.auto import tqdm
 
 from search_spaces.base import SearchSpace, Seed, as_rng
 
 from .search import (
     PREDICTED,
+    Archive,
     Constraints,
     EvolutionarySearch,
     ObjectiveLike,
     _check_positive_int,
+    _robust_scale,
     _Sampler,
     _unique_samples,
     spread_out,
@@ -74,6 +78,21 @@ def table_oracle(table: pd.DataFrame, columns: Sequence[str] = PREDICTED) -> Ora
     return oracle
 
 
+class OracleScorer:
+    """An oracle in a surrogate's clothes (``predict = oracle``), so that any search strategy
+    can spend true evaluations directly, e.g. a baseline without a surrogate.
+
+    Example:
+        >>> RandomSearch(space, OracleScorer(table_oracle(bench)), n_samples=100).run()  # doctest: +SKIP
+    """
+
+    def __init__(self, oracle: Oracle) -> None:
+        self.oracle = oracle
+
+    def predict(self, archs: Sequence[Any]) -> pd.DataFrame:
+        return self.oracle(list(archs))
+
+
 def default_surrogate_factory(space: SearchSpace, seed: int) -> Any:
     """A fresh, unfitted ``surrogate.AnalogSurrogate`` (imported here, only when needed)."""
     from surrogate import AnalogSurrogate
@@ -85,7 +104,8 @@ def true_objective(objective: ObjectiveLike, table: pd.DataFrame) -> np.ndarray:
     """The objective on *true* metrics, where acc_1d is an accuracy (not a ranking score).
 
     ``"acc_1d"`` is the accuracy; ``"acc_1d/std"`` the paper's accuracy / spread (spreads
-    floored at 0.01 points, since a measured spread can be 0); a callable gets ``table``.
+    floored at 0.1 points: a measured spread can be 0, a predicted one tiny); a callable
+    gets ``table``.
     """
     if callable(objective):
         return np.asarray(objective(table), dtype=float).reshape(-1)
@@ -93,7 +113,7 @@ def true_objective(objective: ObjectiveLike, table: pd.DataFrame) -> np.ndarray:
     if objective == "acc_1d":
         return acc
     if objective == "acc_1d/std":
-        return acc / np.maximum(table["acc_1d_std"].to_numpy(dtype=float), 0.01)
+        return acc / np.maximum(table["acc_1d_std"].to_numpy(dtype=float), 0.1)
     raise ValueError(f"objective={objective!r} is not allowed; use 'acc_1d', 'acc_1d/std' or a callable")
 
 
@@ -103,7 +123,9 @@ class LoopResult:
 
     Attributes:
         queried: one row per true evaluation, in order: round (0 for the initial ones), arch,
-            true acc_1d, acc_1d_std, avm, exact params and tiles, feasible, objective.
+            true acc_1d, acc_1d_std, avm, exact params and tiles, feasible, violation,
+            objective (true), and for rounds >= 1 what the surrogate predicted for it
+            (pred_objective, pred_avm; NaN for the initial ones).
         best: the best feasible evaluated architecture (least infeasible when none is).
         best_metrics: its row of ``queried`` as a dict (without arch).
         feasible: whether ``best`` satisfies every constraint (with its true AVM).
@@ -119,6 +141,19 @@ class LoopResult:
     elapsed_s: float = 0.0
 
 
+@dataclasses.dataclass
+class _LoopState:
+    """Everything one run has learnt: evaluated architectures, their true metrics, and what
+    the surrogate of the round predicted for them (for its out-of-sample errors)."""
+
+    archs: list[Any] = dataclasses.field(default_factory=list)
+    rows: list[pd.DataFrame] = dataclasses.field(default_factory=list)
+    counts: dict[Any, tuple[int, int]] = dataclasses.field(default_factory=dict)
+
+    def __contains__(self, arch: Any) -> bool:
+        return arch in self.counts
+
+
 class SurrogateAssistedSearch:
     """Spend ``n_queries`` true evaluations, guided by a surrogate refitted every round.
 
@@ -127,22 +162,29 @@ class SurrogateAssistedSearch:
         oracle: ``oracle(archs) -> DataFrame[acc_1d, acc_1d_std, avm]`` (true metrics).
         surrogate_factory: ``factory(space, seed)`` returning a fresh object with
             ``fit(archs, table)`` and ``predict(archs)``; default ``surrogate.AnalogSurrogate``.
+            Its acc_1d should read like an accuracy (AnalogSurrogate maps its ranking score
+            onto the training labels' scale), since the loop compares it with true values.
         constraints: the limits; AVM is checked with the surrogate during the search and with
             the oracle's true AVM for the result.
-        objective: what to maximise (see ``analognas.search.Objective``); on true metrics it is
-            read as in :func:`true_objective`.
+        objective: what to maximise: ``"acc_1d"``, ``"acc_1d/std"`` or ``f(df) -> values``;
+            on true and on predicted metrics alike it is read as in :func:`true_objective`.
         n_initial: first evaluations, spread over the space before any surrogate exists.
         n_queries: total true evaluations (the initial ones included).
         batch_per_round: evaluations per round, after which the surrogate is refitted.
         search_kwargs: extra arguments of :class:`EvolutionarySearch` (population_size,
             iterations, time_budget_s, ...).
         avm_margin: the search treats predicted AVM up to ``max_avm + avm_margin`` as
-            feasible, and candidates are picked in order of objective *and* predicted
-            feasibility (see :meth:`pick`): the true optimum often lies just under the limit,
-            where a surrogate fitted on a few points cannot tell the two sides apart.
+            feasible, so that its history also holds candidates near the limit, where a
+            surrogate fitted on a few points cannot tell the two sides apart; ``None``: twice
+            the surrogate's AVM error (see :meth:`acquisition`).
         n_seed_archs: best evaluated architectures that seed each search's population.
         seed: seeds everything (sampling, surrogates, searches).
         progress: show a progress bar over true evaluations.
+
+    Example:
+        >>> loop = SurrogateAssistedSearch(NB201Space(), table_oracle(bench), n_queries=100,
+        ...                                constraints=Constraints(max_avm=1.0))  # doctest: +SKIP
+        >>> loop.run().best_metrics["acc_1d"]                                 # doctest: +SKIP
     """
 
     def __init__(
@@ -152,13 +194,16 @@ class SurrogateAssistedSearch:
         surrogate_factory: SurrogateFactory | None = None,
         constraints: Constraints | None = None,
         objective: ObjectiveLike = "acc_1d",
-        n_initial: int = 20,
+        n_initial: int = 30,
         n_queries: int = 100,
         batch_per_round: int = 10,
         search_kwargs: dict[str, Any] | None = None,
-        avm_margin: float = 0.5,
+        avm_margin: float | None = None,
         n_seed_archs: int = 20,
-        diversity: int = 1,
+        bootstrap: bool = True,
+        local_fraction: float = 0.5,
+        n_local_parents: int = 5,
+        n_local_mutations: int = 60,
         seed: Seed = 0,
         progress: bool = True,
     ) -> None:
@@ -166,6 +211,8 @@ class SurrogateAssistedSearch:
         self.oracle = oracle
         self.surrogate_factory = surrogate_factory or default_surrogate_factory
         self.constraints = constraints if constraints is not None else Constraints()
+        if not callable(objective) and objective not in ("acc_1d", "acc_1d/std"):
+            raise ValueError(f"objective={objective!r} is not allowed; use 'acc_1d', 'acc_1d/std' or a callable")
         self.objective = objective
         self.n_queries = _check_positive_int("n_queries", n_queries)
         self.n_initial = _check_positive_int("n_initial", n_initial, 2)
@@ -176,11 +223,15 @@ class SurrogateAssistedSearch:
         for key in ("space", "surrogate", "constraints", "seed", "initial_population"):
             if key in self.search_kwargs:
                 raise ValueError(f"search_kwargs may not set {key!r}: the loop sets it")
-        if not (isinstance(avm_margin, (int, float)) and avm_margin >= 0 and math.isfinite(avm_margin)):
-            raise ValueError(f"avm_margin={avm_margin!r} must be a non-negative number")
-        self.avm_margin = float(avm_margin)
+        if avm_margin is not None and not (
+                isinstance(avm_margin, (int, float)) and avm_margin >= 0 and math.isfinite(avm_margin)):
+            raise ValueError(f"avm_margin={avm_margin!r} must be None or a non-negative number")
+        self.avm_margin = avm_margin
         self.n_seed_archs = _check_positive_int("n_seed_archs", n_seed_archs, 0)
-        self.diversity = _check_positive_int("diversity", diversity)
+        self.bootstrap = bool(bootstrap)
+        self.local_fraction = float(local_fraction)
+        self.n_local_parents = n_local_parents
+        self.n_local_mutations = n_local_mutations
         self.seed = seed
         self.progress = progress
 
@@ -189,26 +240,21 @@ class SurrogateAssistedSearch:
         """Evaluate ``n_queries`` architectures; return them and the best feasible one."""
         started = time.perf_counter()
         rng = as_rng(self.seed)
-        archs: list[Any] = []
-        rows: list[pd.DataFrame] = []
+        state = _LoopState()
         message = ""
-        bar = tqdm(total=self.n_queries, disable=not self.progress, desc="true evaluations", leave=False)
-        try:
-            first = self._initial(rng)
-            self._evaluate(first, 0, archs, rows, bar)
+        with tqdm(total=self.n_queries, disable=not self.progress, desc="true evaluations",
+                  leave=False) as bar:
+            self._evaluate(state, self._initial(rng), None, 0, bar)
             round_ = 0
-            while len(archs) < self.n_queries:
+            while len(state.archs) < self.n_queries:
                 round_ += 1
-                table = pd.concat(rows, ignore_index=True)
-                picks = self.propose(archs, table, min(self.batch_per_round, self.n_queries - len(archs)),
-                                     int(rng.integers(2**31 - 1)))
+                n = min(self.batch_per_round, self.n_queries - len(state.archs))
+                picks, predicted = self.propose(state, n, int(rng.integers(2**31 - 1)))
                 if not picks:
                     message = "no unevaluated architecture left to propose; "
                     break
-                self._evaluate(picks, round_, archs, rows, bar)
-        finally:
-            bar.close()
-        queried = self._table(archs, rows)
+                self._evaluate(state, picks, predicted, round_, bar)
+        queried = self._table(state)
         return self._result(queried, message + f"{len(queried)} true evaluations", started)
 
     def _initial(self, rng: np.random.Generator) -> list[Any]:
@@ -216,10 +262,9 @@ class SurrogateAssistedSearch:
         pool = _unique_samples(sampler, rng, 10 * self.n_initial, set(), math.inf)
         return spread_out(self.space, pool, self.n_initial, rng)
 
-    def _evaluate(self, picks: list[Any], round_: int, archs: list[Any], rows: list[pd.DataFrame],
-                  bar: Any) -> None:
-        known = set(archs)
-        if any(a in known for a in picks) or len(set(picks)) != len(picks):
+    def _evaluate(self, state: _LoopState, picks: list[Any], predicted: pd.DataFrame | None,
+                  round_: int, bar: Any) -> None:
+        if any(a in state for a in picks) or len(set(picks)) != len(picks):
             raise AssertionError("an architecture was about to be evaluated twice")
         got = self.oracle(picks)
         missing = [c for c in PREDICTED if c not in got.columns]
@@ -228,65 +273,140 @@ class SurrogateAssistedSearch:
                              f"got {len(got)} rows, missing {missing}")
         got = got[list(PREDICTED)].reset_index(drop=True).astype(float)
         got.insert(0, "round", round_)
-        archs.extend(picks)
-        rows.append(got)
-        bar.update(len(picks))
-        best = self._table(archs, rows)
-        feasible = best[best["feasible"]]
-        if len(feasible) and not bar.disable:
-            bar.set_postfix(best=f"{feasible['objective'].max():.4g}", refresh=False)
-
-    def propose(self, archs: list[Any], table: pd.DataFrame, n: int, seed: int) -> list[Any]:
-        """Fit a surrogate on the evaluated ``archs`` / ``table``, search against it and pick
-        ``n`` unevaluated candidates (see :meth:`pick`)."""
-        surrogate = self.surrogate_factory(self.space, seed)
-        surrogate.fit(list(archs), table[list(PREDICTED)].reset_index(drop=True))
+        got["pred_objective"] = np.nan if predicted is None else predicted["objective"].to_numpy()
+        got["pred_avm"] = np.nan if predicted is None else predicted["avm"].to_numpy()
         c = self.constraints
-        relaxed = c if c.max_avm is None else dataclasses.replace(c, max_avm=c.max_avm + self.avm_margin)
+        for a in picks:
+            state.counts[a] = (int(self.space.num_params(a, c.input_shape, c.num_classes)),
+                               int(self.space.num_tiles(a, c.tile_size, c.input_shape, c.num_classes)))
+        state.archs.extend(picks)
+        state.rows.append(got)
+        bar.update(len(picks))
+        if not bar.disable:
+            queried = self._table(state)
+            feasible = queried[queried["feasible"]]
+            if len(feasible):
+                bar.set_postfix(best=f"{feasible['objective'].max():.4g}", refresh=False)
+
+    def propose(self, state: _LoopState, n: int, seed: int) -> tuple[list[Any], pd.DataFrame]:
+        """Fit a surrogate on what ``state`` evaluated, search against it, and return the ``n``
+        unevaluated candidates of the search's history with the highest :meth:`acquisition`
+        (and their predictions)."""
+        queried = self._table(state)
+        surrogate = self.surrogate_factory(self.space, seed)
+        rows = np.arange(len(queried))
+        if self.bootstrap:
+            rows = np.sort(np.random.default_rng(seed).choice(len(queried), len(queried)))
+        surrogate.fit([state.archs[i] for i in rows], queried[list(PREDICTED)].iloc[rows].reset_index(drop=True))
+        sigma_objective, sigma_avm = self.errors(queried)
+        c = self.constraints
+        relaxed = c
+        if c.max_avm is not None:
+            margin = 2.0 * sigma_avm if self.avm_margin is None else self.avm_margin
+            relaxed = dataclasses.replace(c, max_avm=c.max_avm + margin)
         kwargs = {"objective": self.objective, "progress": False, **self.search_kwargs}
         search = EvolutionarySearch(self.space, surrogate, relaxed, seed=seed,
-                                    initial_population=self._seed_archs(archs, table), **kwargs)
+                                    initial_population=self._seed_archs(state, queried), **kwargs)
         history = search.run().history
-        return self.pick(history, set(archs), n)
+        fresh = history[~history["arch"].map(state.__contains__)].reset_index(drop=True)
+        n_local = int(round(self.local_fraction * n))
+        local = self._neighbours(state, queried, surrogate, relaxed, seed) if n_local else fresh.iloc[0:0]
+        picks: list[Any] = []
+        chosen: list[pd.DataFrame] = []
+        for cands, k in ((local, n_local), (fresh, n)):
+            cands = cands[~cands["arch"].isin(set(picks))].reset_index(drop=True)
+            k = min(k, n - len(picks))
+            if k <= 0 or len(cands) == 0:
+                continue
+            order = self._rank(cands, queried, sigma_objective, sigma_avm)[:k]
+            picks += list(cands["arch"].iloc[order])
+            chosen.append(cands.iloc[order])
+        if not picks:
+            return [], fresh.iloc[0:0]
+        return picks, pd.concat(chosen, ignore_index=True)
 
-    def _seed_archs(self, archs: list[Any], table: pd.DataFrame) -> list[Any]:
+    def _rank(self, cands: pd.DataFrame, queried: pd.DataFrame, sigma_objective: float,
+              sigma_avm: float) -> np.ndarray:
+        cands["objective"] = true_objective(self.objective, cands)
+        acq = self.acquisition(cands, queried, sigma_objective, sigma_avm)
+        # exact limits are certain: candidates that break them come last, least broken first
+        exact = self.constraints.violation(cands["params"].to_numpy(dtype=float),
+                                           cands["tiles"].to_numpy(dtype=float, na_value=np.nan),
+                                           np.full(len(cands), -np.inf))
+        return np.lexsort((-cands["objective"].to_numpy(), -acq, exact))
+
+    def _neighbours(self, state: _LoopState, queried: pd.DataFrame, surrogate: Any,
+                    constraints: Constraints, seed: int) -> pd.DataFrame:
+        """Unevaluated one- and two-step mutations of the best evaluated architectures, scored."""
+        rng = np.random.default_rng(seed + 1)
+        found: dict[Any, None] = {}
+        for parent in self._seed_archs(state, queried)[: self.n_local_parents]:
+            for _ in range(self.n_local_mutations):
+                child = self.space.mutate(parent, rng)
+                if rng.random() < 0.5:
+                    child = self.space.mutate(child, rng)
+                if child not in state:
+                    found[child] = None
+        archive = Archive(self.space, surrogate, constraints, self.objective)
+        archive.score(list(found), generation=0)
+        return archive.history()
+
+    def acquisition(self, candidates: pd.DataFrame, queried: pd.DataFrame,
+                    sigma_objective: float, sigma_avm: float) -> np.ndarray:
+        """Constrained expected improvement: ``EI(objective) * P(avm < max_avm)``.
+
+        The predicted objective ``mu`` (from predicted metrics, read like true ones) and AVM
+        are treated as normal with the surrogate's errors ``sigma_objective`` / ``sigma_avm``
+        (see :meth:`errors`). ``EI = s * (z Phi(z) + phi(z))``, ``z = (mu - best) / s``, where
+        best is the best true objective of a feasible evaluated architecture (the worst
+        evaluated one while none is feasible). Unlike "feasible first, then by objective", a
+        candidate that is surely feasible but surely poor scores low, so the loop does not
+        get stuck on, e.g., disconnected cells that never drift.
+        """
+        mu = candidates["objective"].to_numpy(dtype=float)
+        feasible = queried["feasible"].to_numpy()
+        objective = queried["objective"].to_numpy(dtype=float)
+        best = objective[feasible].max() if feasible.any() else objective.min()
+        z = (mu - best) / sigma_objective
+        ei = sigma_objective * (z * ndtr(z) + np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi))
+        if self.constraints.max_avm is None:
+            return ei
+        pof = ndtr((self.constraints.max_avm - candidates["avm"].to_numpy(dtype=float)) / sigma_avm)
+        return np.nan_to_num(ei * pof, nan=-np.inf)
+
+    def errors(self, queried: pd.DataFrame) -> tuple[float, float]:
+        """The surrogate's typical errors on the objective and on AVM.
+
+        Root mean square of its *out-of-sample* errors: what each round's surrogate predicted
+        for the architectures it picked, against their true values (once at least five are
+        known). Before that, half the robust spread of the initial true values.
+        """
+        out = []
+        for true, pred in (("objective", "pred_objective"), ("avm", "pred_avm")):
+            seen = queried[pred].notna().to_numpy()
+            resid = (queried[true] - queried[pred]).to_numpy(dtype=float)[seen]
+            resid = resid[np.isfinite(resid)]
+            if len(resid) >= 5:
+                sigma = float(np.sqrt(np.mean(resid**2)))
+            else:
+                values = queried[true].to_numpy(dtype=float)
+                sigma = 0.5 * _robust_scale(values[np.isfinite(values)])
+            out.append(max(sigma, 1e-6))
+        return out[0], out[1]
+
+    def _seed_archs(self, state: _LoopState, queried: pd.DataFrame) -> list[Any]:
         """The best evaluated architectures (feasible first): the search starts next to them."""
         if self.n_seed_archs == 0:
             return []
-        queried = self._table(archs, [table])
         order = np.lexsort((-queried["objective"].to_numpy(), ~queried["feasible"].to_numpy()))
-        return [archs[i] for i in order[: self.n_seed_archs]]
-
-    def pick(self, history: pd.DataFrame, evaluated: set[Any], n: int) -> list[Any]:
-        """The ``n`` best unevaluated candidates of a search's history.
-
-        Candidates predicted feasible come first (by objective), then those within
-        ``avm_margin`` of the AVM limit (by objective), then the rest (by violation).
-        """
-        fresh = history[~history["arch"].isin(evaluated)] if len(history) else history
-        if len(fresh) == 0:
-            return []
-        c = self.constraints
-        avm = fresh["avm"].to_numpy(dtype=float)
-        strict = fresh["feasible"].to_numpy() & (np.isnan(avm) | (c.max_avm is None) | (avm < (c.max_avm if c.max_avm is not None else np.inf)))
-        tier = np.where(strict, 0, np.where(fresh["feasible"].to_numpy(), 1, 2))
-        key = np.where(tier < 2, -fresh["objective"].to_numpy(dtype=float), fresh["violation"].to_numpy(dtype=float))
-        order = np.lexsort((key, tier))
-        ranked = list(fresh["arch"].iloc[order[: max(n, self.diversity * n)]])
-        if self.diversity <= 1 or len(ranked) <= n:
-            return ranked[:n]
-        # the best candidate, then the rest of the top ``diversity * n`` spread over the space
-        rest = spread_out(self.space, ranked[1:], n - 1, np.random.default_rng(0), fixed=ranked[:1])
-        return ranked[:1] + rest
+        return [state.archs[i] for i in order[: self.n_seed_archs]]
 
     # --- results --------------------------------------------------------------------------
-    def _table(self, archs: list[Any], rows: list[pd.DataFrame]) -> pd.DataFrame:
-        got = pd.concat(rows, ignore_index=True)
+    def _table(self, state: _LoopState) -> pd.DataFrame:
+        got = pd.concat(state.rows, ignore_index=True)
         c = self.constraints
-        counts = np.array([[self.space.num_params(a, c.input_shape, c.num_classes),
-                            self.space.num_tiles(a, c.tile_size, c.input_shape, c.num_classes)]
-                           for a in archs], dtype=np.int64).reshape(-1, 2)
-        df = pd.DataFrame({"round": got["round"].to_numpy(), "arch": pd.Series(archs, dtype=object)})
+        counts = np.array([state.counts[a] for a in state.archs], dtype=np.int64).reshape(-1, 2)
+        df = pd.DataFrame({"round": got["round"].to_numpy(), "arch": pd.Series(state.archs, dtype=object)})
         for col in PREDICTED:
             df[col] = got[col].to_numpy()
         df["params"], df["tiles"] = counts[:, 0], counts[:, 1]
@@ -294,6 +414,8 @@ class SurrogateAssistedSearch:
         df["feasible"] = violation == 0
         df["violation"] = violation
         df["objective"] = true_objective(self.objective, df)
+        df["pred_objective"] = got["pred_objective"].to_numpy()
+        df["pred_avm"] = got["pred_avm"].to_numpy()
         return df
 
     def _result(self, queried: pd.DataFrame, message: str, started: float) -> LoopResult:

@@ -118,9 +118,15 @@ class Constraints:
             total += np.where(np.isnan(value), np.inf, excess)
         return total
 
-    def exact_violation(self, params: np.ndarray, tiles: np.ndarray) -> np.ndarray:
-        """``violation`` counting only the exact limits (parameters and tiles)."""
-        return self.violation(params, tiles, np.full(np.shape(params), -np.inf))
+    def exact_violation(self, params: int, tiles: float) -> float:
+        """``violation`` of one architecture counting only the exact limits (parameters and
+        tiles); plain Python, since the search calls it once per candidate."""
+        total = 0.0
+        if self.max_params is not None and params >= self.max_params:
+            total += (params - self.max_params) / self.max_params + _AT_LIMIT
+        if self.max_tiles is not None and tiles >= self.max_tiles:
+            total += (tiles - self.max_tiles) / self.max_tiles + _AT_LIMIT
+        return total
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,7 +326,8 @@ class Archive:
     """
 
     def __init__(self, space: SearchSpace, surrogate: Any, constraints: Constraints,
-                 objective: ObjectiveLike | Objective = "acc_1d/std", batch_size: int = 1000) -> None:
+                 objective: ObjectiveLike | Objective = "acc_1d/std", batch_size: int = 1000,
+                 count_tiles: bool | None = None) -> None:
         if not hasattr(surrogate, "predict"):
             raise TypeError(f"surrogate must have a predict(archs) method, got {type(surrogate).__name__}")
         if batch_size < 1:
@@ -336,7 +343,11 @@ class Archive:
         self._cols = {name: _Growing(float) for name in
                       ("acc_1d", "acc_1d_std", "avm", "params", "tiles", "violation", "objective")}
         self._generation = _Growing(np.int64)
-        self._need_tiles = True
+        # Counting tiles walks every layer and costs more than scoring a candidate in the
+        # ResNet-like space, so by default it is done only when tiles are constrained.
+        self.count_tiles = constraints.max_tiles is not None if count_tiles is None else bool(count_tiles)
+        if constraints.max_tiles is not None and not self.count_tiles:
+            raise ValueError("count_tiles=False is not possible with max_tiles set")
 
     def __len__(self) -> int:
         return len(self.archs)
@@ -352,22 +363,27 @@ class Archive:
             return self._cols["violation"].view() == 0
         return self._cols[name].view()
 
-    def counts(self, arch: Any) -> tuple[int, int]:
-        """Exact (params, tiles) of ``arch``, computed once per architecture."""
+    def counts(self, arch: Any) -> tuple[int, float]:
+        """Exact (params, tiles) of ``arch``, computed once per architecture; tiles are NaN
+        unless ``count_tiles``."""
         c = self._counts.get(arch)
         if c is None:
             k = self.constraints
-            params = self.space.num_params(arch, k.input_shape, k.num_classes)
-            tiles = self.space.num_tiles(arch, k.tile_size, k.input_shape, k.num_classes)
-            c = self._counts[arch] = (int(params), int(tiles))
+            params = int(self.space.num_params(arch, k.input_shape, k.num_classes))
+            tiles = float(self.tiles(arch)) if self.count_tiles else math.nan
+            c = self._counts[arch] = (params, tiles)
         return c
+
+    def tiles(self, arch: Any) -> int:
+        """Exact crossbar tiles of ``arch`` under the constraints' tile size and shapes."""
+        k = self.constraints
+        return int(self.space.num_tiles(arch, k.tile_size, k.input_shape, k.num_classes))
 
     def exact_violation(self, arch: Any) -> float:
         """Violation of the exact limits alone (0 when parameters and tiles fit)."""
         if not self.constraints.has_exact:
             return 0.0
-        params, tiles = self.counts(arch)
-        return float(self.constraints.exact_violation(np.array([params]), np.array([tiles]))[0])
+        return self.constraints.exact_violation(*self.counts(arch))
 
     def score(self, archs: Sequence[Any], generation: int, deadline: float = math.inf) -> np.ndarray:
         """Score the new architectures of ``archs`` in batches; return their archive indices.
@@ -428,7 +444,7 @@ class Archive:
         for name in ("acc_1d", "acc_1d_std", "avm"):
             df[name] = self.col(name).copy()
         df["params"] = self.col("params").astype(np.int64)
-        df["tiles"] = self.col("tiles").astype(np.int64)
+        df["tiles"] = pd.array(np.round(self.col("tiles")), dtype="Int64")  # <NA> when not counted
         df["feasible"] = self.col("feasible").copy()
         df["violation"] = self.col("violation").copy()
         df["objective"] = self.col("objective").copy()
@@ -443,12 +459,15 @@ class Archive:
                                 message + "; nothing was scored", time.perf_counter() - started)
         row = history.iloc[best]
         prediction = {c: float(row[c]) for c in ("acc_1d", "acc_1d_std", "avm", "objective", "violation")}
-        prediction["params"], prediction["tiles"] = int(row["params"]), int(row["tiles"])
+        prediction["params"] = int(row["params"])
+        prediction["tiles"] = int(row["tiles"]) if not pd.isna(row["tiles"]) else self.tiles(self.archs[best])
         feasible = bool(row["feasible"])
         if not feasible:
             message += (f"; no feasible architecture among {len(history)} scored: returning the least "
                         f"infeasible (violation {prediction['violation']:.4g})")
-        front = pareto_front(history[history["feasible"]])
+        front = pareto_front(history[history["feasible"]]).copy()
+        if not self.count_tiles:  # the front is small: count its tiles now
+            front["tiles"] = pd.array([self.tiles(a) for a in front["arch"]], dtype="Int64")
         return SearchResult(self.archs[best], prediction, history, front.reset_index(drop=True),
                             feasible, message, time.perf_counter() - started)
 
@@ -590,6 +609,7 @@ class EvolutionarySearch:
         batch_size: int | None = None,
         initial_population: Sequence[Any] | None = None,
         max_retries: int = 10,
+        count_tiles: bool | None = None,
         progress: bool = True,
     ) -> None:
         self.space = space
@@ -607,6 +627,7 @@ class EvolutionarySearch:
         self.batch_size = n_children if batch_size is None else _check_positive_int("batch_size", batch_size)
         self.initial_population = [space.validate(a) for a in (initial_population or [])]
         self.max_retries = _check_positive_int("max_retries", max_retries)
+        self.count_tiles = count_tiles
         self.progress = progress
 
     def run(self) -> SearchResult:
@@ -616,7 +637,7 @@ class EvolutionarySearch:
         rng = as_rng(self.seed)
         # the objective keeps a reference scale: a fresh one per run keeps runs independent
         archive = Archive(self.space, self.surrogate, self.constraints, Objective(self.objective),
-                          self.batch_size)
+                          self.batch_size, self.count_tiles)
         sampler = _Sampler(self.space, self.constraints.max_params)
 
         population = archive.score(self._initial_population(archive, sampler, rng, deadline), 0, deadline)
@@ -666,9 +687,9 @@ class EvolutionarySearch:
         parents = [archive.archs[i] for i in survivors]
         children: list[Any] = []
         taken: set[Any] = set()
-        for _ in range(n * self.max_retries):
-            if len(children) == n:
-                break
+        misses = 0
+        # stop after many failures in a row: the neighbourhood is used up (small spaces)
+        while len(children) < n and misses < 2 * n:
             child = self._child(parents, rng)
             # walk away from already-scored ground instead of giving up on this parent
             for _ in range(self.max_retries):
@@ -676,9 +697,12 @@ class EvolutionarySearch:
                     break
                 child = self.space.mutate(child, rng)
             else:
+                misses += 1
                 continue
             if archive.exact_violation(child) > 0:
+                misses += 1
                 continue
+            misses = 0
             taken.add(child)
             children.append(child)
         if len(children) < n:

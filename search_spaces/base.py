@@ -35,12 +35,18 @@ def as_rng(seed: Seed) -> np.random.Generator:
     raise TypeError(f"seed must be an int, a numpy Generator or None, got {type(seed).__name__}")
 
 
-def check_choice(field: str, value: Any, allowed: Sequence[Any]) -> None:
-    """Raise InvalidArchitectureError unless ``value`` is one of ``allowed`` (bools are not ints)."""
-    if isinstance(value, bool) or value not in allowed or type(value) is not type(allowed[0]):
+def check_choice(field: str, value: Any, allowed: Sequence[Any]) -> Any:
+    """Return ``value`` as a plain Python value if it is one of ``allowed``, else raise.
+
+    Bools are not ints; numpy integers are (and come back as ``int``).
+    """
+    # numpy integers (from arrays or pandas) count as ints; bools never do.
+    kind = int if isinstance(value, np.integer) else type(value)
+    if isinstance(value, (bool, np.bool_)) or kind is not type(allowed[0]) or value not in allowed:
         raise InvalidArchitectureError(
             f"{field}={value!r} is not allowed; allowed values: {list(allowed)}"
         )
+    return kind(value)
 
 
 def check_keys(where: str, d: Mapping[str, Any], required: Iterable[str]) -> None:

@@ -164,9 +164,8 @@ class NB201Space(SearchSpace):
             raise InvalidArchitectureError(
                 f"ops={ops!r} is not allowed; expected a list of {len(EDGES)} operation indices"
             )
-        for (s, t), op in zip(EDGES, ops):
-            check_choice(f"ops[edge ({s},{t})]", op, range(len(OP_NAMES)))
-        return NB201Arch(tuple(int(o) for o in ops))
+        return NB201Arch(tuple(check_choice(f"ops[edge ({s},{t})]", op, range(len(OP_NAMES)))
+                               for (s, t), op in zip(EDGES, ops)))
 
     def sample(self, rng: Seed = None, max_params: int | None = None) -> NB201Arch:
         rng = as_rng(rng)

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 # --- NB201 --------------------------------------------------------------------------------
-# Imported lazily inside functions would hide errors; search_spaces is a sibling package with
-# no dependency on surrogate, so importing it here is safe.
-from search_spaces.nb201 import AVGPOOL, CONV1, CONV3, EDGES, NONE, OP_NAMES, SKIP, NB201Space
+# search_spaces is a sibling package that never imports surrogate, so no import cycle.
+from search_spaces.base import tiles_for_shape
+from search_spaces.nb201 import AVGPOOL, CONV1, CONV3, EDGES, NONE, OP_NAMES, NB201Arch, NB201Space
 
 #: the four input->output paths of an NB201 cell, as indices into EDGES (nodes 1..4)
 NB201_PATHS = ((2,), (0, 4), (1, 5), (0, 3, 5))
@@ -114,8 +114,6 @@ def _nb201_derived(ops: np.ndarray) -> tuple[np.ndarray, list[str]]:
 def _nb201_table(channels: int, cells_per_stage: int) -> tuple[np.ndarray, tuple[str, ...]]:
     """Feature rows of all 15,625 cells for one NB201Space setting."""
     space = NB201Space(channels=channels, cells_per_stage=cells_per_stage)
-    from search_spaces.nb201 import NB201Arch
-
     ops = _nb201_all_ops()
     derived, dnames = _nb201_derived(ops)
     archs = [NB201Arch(tuple(int(o) for o in row)) for row in ops]
@@ -139,70 +137,108 @@ def nb201_features(space: NB201Space, archs: Sequence[Any]) -> tuple[np.ndarray,
 
 
 # --- ResNet-like --------------------------------------------------------------------------
-#: block types with a residual connection / with a 3-conv bottleneck (DESIGN.md, Table I)
+#: block types with a residual shortcut / with 3-conv bottleneck branches (DESIGN.md, Table I)
 _RESIDUAL_TYPES = frozenset("AB")
 _BOTTLENECK_TYPES = frozenset("BD")
 RESNET_DERIVED = [
-    "n_main_blocks", "depth", "log_params", "tiles", "log_tiles",
+    "depth", "log_params", "tiles", "log_tiles",
     "total_residual_blocks", "total_branches", "mean_branches", "max_branches",
-    "frac_residual", "n_bottleneck_blocks", "frac_bottleneck",
-    "final_width_log2", "max_width_log2", "sum_width_log2", "total_widen",
-    "branch_width", "log_conv_macs_proxy",
+    "total_branch_paths", "frac_residual", "n_plain_blocks", "n_bottleneck_blocks", "frac_bottleneck",
+    "log2_final_width", "log2_max_width", "total_widen", "log_macs",
 ]
 
 
-def _resnet_derived(space: Any, arch: Any) -> np.ndarray:
+@functools.lru_cache(maxsize=1 << 16)
+def _resnet_block_stats(block: Any, c_in: int, stride: int, tile_size: int = 512) -> tuple[int, float]:
+    """(crossbar tiles, conv MACs per output pixel) of one main block.
+
+    Mirrors ResNetLikeSpace.layer_shapes block by block so that rows can be cached per main
+    block (num_tiles walks every layer of the network, the slowest part of the features);
+    tests check the sum against space.num_tiles.
+    """
+    bottleneck = block.block_type in _BOTTLENECK_TYPES
+    c_out = c_in * block.widen
+    tiles = 0
+    macs = 0.0
+    for r in range(block.residual_blocks):
+        ci, s = (c_in, stride) if r == 0 else (c_out, 1)
+        if bottleneck:
+            mid = max(c_out // 4, 1)
+            branch = [(ci, mid), (mid * 9, mid), (mid, c_out)]
+        else:
+            branch = [(ci * 9, c_out), (c_out * 9, c_out)]
+        tiles += block.branches * sum(tiles_for_shape(rr, cc, tile_size) for rr, cc in branch)
+        macs += block.branches * sum(rr * cc for rr, cc in branch)
+        if block.block_type in _RESIDUAL_TYPES and (s != 1 or ci != c_out):
+            # a 1x1 projection shortcut, once per residual block
+            tiles += tiles_for_shape(ci, c_out, tile_size)
+            macs += ci * c_out
+    return tiles, macs
+
+
+def _resnet_derived(space: Any, arch: Any) -> list[float]:
+    """Network statistics of one ResNet-like architecture (see RESNET_DERIVED)."""
     blocks = arch.blocks
-    depth = 1  # first conv
-    width = float(arch.out_channel0)
+    c = arch.out_channel0
+    stem_rows = 3 * arch.kernel0**2  # RGB input: features describe the default 3x32x32 setting
+    tiles = tiles_for_shape(stem_rows, c, 512)
+    macs = float(stem_rows * c)
+    hw = 1.0  # feature-map area relative to the first block's; each later main block halves H and W
+    depth = 1  # the first conv
     widths = []
-    n_res = n_bottle = 0
-    branch_width = 0.0
-    macs = 0.0  # sum over convs of (channels * branches * blocks): a cheap compute proxy
-    for b in blocks:
-        convs = 3 if b.block_type in _BOTTLENECK_TYPES else 2
-        depth += convs * b.residual_blocks
-        width *= b.widen
-        widths.append(width)
-        n_res += b.residual_blocks if b.block_type in _RESIDUAL_TYPES else 0
-        n_bottle += b.residual_blocks if b.block_type in _BOTTLENECK_TYPES else 0
-        branch_width += b.branches * b.residual_blocks
-        macs += width * width * b.branches * b.residual_blocks * convs
+    n_res = n_bottle = n_plain = paths = 0
+    for i, b in enumerate(blocks):
+        if i > 0:
+            hw /= 4.0
+        t, m = _resnet_block_stats(b, c, 1 if i == 0 else 2)
+        tiles += t
+        macs += hw * m
+        bottleneck = b.block_type in _BOTTLENECK_TYPES
+        depth += (3 if bottleneck else 2) * b.residual_blocks  # convs on the longest path
+        c *= b.widen
+        widths.append(c)
+        if b.block_type in _RESIDUAL_TYPES:
+            n_res += b.residual_blocks
+        else:
+            n_plain += b.residual_blocks
+        n_bottle += b.residual_blocks if bottleneck else 0
+        paths += b.branches * b.residual_blocks
+    tiles += tiles_for_shape(c, 10, 512)  # classifier
     total_rb = sum(b.residual_blocks for b in blocks)
     total_br = sum(b.branches for b in blocks)
-    params = space.num_params(arch)
-    tiles = space.num_tiles(arch)
-    return np.array([
-        len(blocks), depth, math.log(params), tiles, math.log(tiles),
+    return [
+        depth, math.log(space.num_params(arch)), tiles, math.log(tiles),
         total_rb, total_br, total_br / len(blocks), max(b.branches for b in blocks),
-        n_res / total_rb, n_bottle, n_bottle / total_rb,
-        math.log2(widths[-1]), math.log2(max(widths)), sum(math.log2(w) for w in widths),
-        math.prod(b.widen for b in blocks),
-        branch_width, math.log(1.0 + macs),
-    ], dtype=np.float64)
+        paths, n_res / total_rb, n_plain, n_bottle, n_bottle / total_rb,
+        math.log2(widths[-1]), math.log2(max(widths)), math.prod(b.widen for b in blocks),
+        math.log(macs),
+    ]
 
 
-# One dict per space setting (repr), so a changed setting never reuses stale rows.
+# One dict per space setting (its repr), so that a changed setting never reuses stale rows.
 _RESNET_CACHE: dict[str, dict[Any, np.ndarray]] = {}
 _RESNET_CACHE_MAX = 500_000
 
 
 def resnet_features(space: Any, archs: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
-    """ResNet-like features: the space's encoding plus depth, params, tiles, widths, branches."""
+    """ResNet-like features: the space's encoding plus depth, params, tiles, widths, branches.
+
+    Rows are cached per architecture value, so a search scoring the same networks again
+    (parents, revisited mutants) pays for them once.
+    """
     names = list(space.feature_names) + RESNET_DERIVED
     if len(archs) == 0:
         return np.zeros((0, len(names))), names
     cache = _RESNET_CACHE.setdefault(repr(space), {})
-    if len(cache) > _RESNET_CACHE_MAX:
-        cache.clear()
-    rows = []
-    for a in archs:
-        row = cache.get(a)
-        if row is None:
-            row = np.concatenate([np.asarray(space.encode(a), dtype=np.float64), _resnet_derived(space, a)])
+    new = list(dict.fromkeys(a for a in archs if a not in cache))
+    if new:
+        if len(cache) + len(new) > _RESNET_CACHE_MAX:
+            cache.clear()
+        enc = np.asarray(space.encode_many(new), dtype=np.float64)
+        derived = np.array([_resnet_derived(space, a) for a in new], dtype=np.float64)
+        for a, row in zip(new, np.hstack([enc, derived])):
             cache[a] = row
-        rows.append(row)
-    return np.stack(rows), names
+    return np.stack([cache[a] for a in archs]), names
 
 
 # --- any other space ----------------------------------------------------------------------

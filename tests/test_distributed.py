@@ -69,6 +69,7 @@ def test_killing_a_worker_mid_task_loses_nothing(serial, executor, tmp_path):
     finally:
         killer.join()
     assert killed, "no worker was killed mid-task"
+    assert killed[0] not in client.run(os.getpid).values()  # it died (its nanny started a new one)
     assert list(df["index"]) == list(range(n)) and df["arch_json"].is_unique
     assert len(path.read_bytes().splitlines()) == n + 1
     assert (df["status"] == "ok").all()
@@ -84,12 +85,28 @@ def test_in_memory_dataset_is_broadcast(serial, executor, tmp_path):
     pd.testing.assert_frame_equal(df[METRICS], serial.iloc[:2][METRICS])
 
 
+def test_a_configuration_error_on_the_workers_stops_the_build(executor, tmp_path):
+    from analognas import TrainingConfig
+
+    gpu = TrainingConfig(pretrain_epochs=1, epochs=1, batch_size=64, num_threads=1, device="cuda")
+    if __import__("torch").cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    path = tmp_path / "gpu.csv"
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        build_dataset(SPACE, path, 2, training=gpu, evaluation=EVALUATION, progress=False,
+                      executor=executor, **DATA)
+    assert len(path.read_bytes().splitlines()) == 1  # header only: no "failed" rows recorded
+
+
 def test_executor_arguments_are_checked():
     with pytest.raises(ValueError, match="n_workers=0"):
         DaskExecutor(n_workers=0)
     with pytest.raises(ValueError, match="address=''"):
         DaskExecutor(address="")
     assert not DaskExecutor().started
+    if not __import__("torch").cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            DaskExecutor(cuda=True).start()
 
 
 def test_gpu_is_chosen_from_the_worker_name():

@@ -175,7 +175,8 @@ def test_encoding_is_one_hot_per_edge() -> None:
     enc = SPACE.encode_many(archs).reshape(len(archs), 6, 5)
     np.testing.assert_array_equal(enc.sum(axis=2), 1.0)
     np.testing.assert_array_equal(enc.argmax(axis=2), np.array([a.ops for a in archs]))
-    assert SPACE.feature_names[:5] == [f"edge12_{o}" for o in ("skip", "none", "conv3x3", "conv1x1", "avgpool3x3")]
+    ops = ("skip", "none", "conv3x3", "conv1x1", "avgpool3x3")
+    assert SPACE.feature_names[:5] == [f"edge12_{o}" for o in ops]
 
 
 def test_changing_any_edge_changes_the_encoding() -> None:

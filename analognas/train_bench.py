@@ -1,0 +1,238 @@
+"""Benchmark of hardware-aware training and drift evaluation speed (``analognas bench train``).
+
+For each named reference network (``search_spaces.REFERENCE_NETWORKS``: resnet20, resnet32,
+resnet56 of the ResNet-like space) it measures, on synthetic random data (timing does not
+depend on the values):
+
+- ``digital_step_ms``: one SGD step (forward, loss, backward, update) of the digital network;
+- ``analog_step_ms``: the same for the aihwkit network of ``to_analog(model, hardware)`` with
+  ``AnalogSGD`` (noisy, quantised forward; weight noise injection; clipping), and ``ratio``;
+- ``digital_img_s`` / ``analog_img_s``: training images per second;
+- ``eval_once_s``: one programming + drift to one day + a forward pass over ``eval_images``
+  images (what one point of the drift evaluation costs);
+- ``eval_full_s``: the whole drift evaluation of ``evaluation.drift_accuracies`` (``n_reps``
+  programmings x ``len(times)`` drift times over ``eval_images`` images).
+
+Times are means over ``steps`` timed steps after ``warmup`` untimed ones; on CUDA the device
+is synchronised around every timed region. The analog network is timed in its training mode
+with the same batches as the digital one.
+
+Example:
+    >>> df = benchmark_training(("resnet20",), batch_size=32, steps=2, warmup=1,
+    ...                         eval_images=64, n_reps=1, verbose=False)   # doctest: +SKIP
+    >>> list(df.columns)[:4]                                             # doctest: +SKIP
+    ['network', 'device', 'batch_size', 'params']
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import types
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from .data import DatasetBundle
+from .evaluation import DEFAULT_TIMES, ONE_DAY, EvaluationConfig, drift_accuracies
+from .hardware import AnalogHardware, to_analog
+from .training import TrainingConfig
+
+COLUMNS = ["network", "device", "strided_unfold", "batch_size", "params", "digital_step_ms", "analog_step_ms", "ratio",
+           "digital_img_s", "analog_img_s", "eval_images", "eval_once_s", "n_reps", "n_times",
+           "eval_full_s", "threads"]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time_steps(step: Callable[[], None], steps: int, warmup: int, device: torch.device) -> float:
+    """Mean seconds per call of ``step`` over ``steps`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return (time.perf_counter() - start) / steps
+
+
+def _train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
+def _strided_conv2d_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
+    """AnalogConv2d.forward with the im2col done by ``Tensor.unfold`` views and one copy.
+
+    Builds exactly the matrix aihwkit's own path builds (``F.unfold(...).transpose(-1, -2)``:
+    one row per output pixel, columns in (channel, kh, kw) order) and hands it to the same
+    analog tile, so every simulated non-ideality is unchanged; on CPU ``aten::im2col`` is the
+    single largest cost of an analog forward pass.
+    """
+    kh, kw = self.kernel_size
+    (sh, sw), (ph, pw) = self.stride, self.padding
+    xp = torch.nn.functional.pad(x, (pw, pw, ph, ph)) if ph or pw else x
+    patches = xp.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H', W', kh, kw), a view
+    n, c, h, w = patches.shape[:4]
+    cols = patches.permute(0, 2, 3, 1, 4, 5).reshape(n, h * w, c * kh * kw)
+    out = self.analog_module(cols).transpose(-1, -2)
+    return out.reshape(n, self.out_channels, h, w)
+
+
+def use_strided_unfold(model: nn.Module) -> int:
+    """Give the aihwkit ``AnalogConv2d`` layers of ``model`` the strided im2col (in place).
+
+    Only layers that take aihwkit's unfold path are changed (4-D input, dilation 1, not
+    indexed); the values the tiles see, hence the forward outputs, are identical, and the
+    gradients equal up to float rounding (the im2col backward sums in another order). The override is an instance attribute:
+    apply it after conversion, not before copying or pickling the model. Returns the number of
+    layers changed.
+
+    Example:
+        >>> from analognas import to_analog
+        >>> use_strided_unfold(to_analog(nn.Sequential(nn.Conv2d(1, 2, 3))))   # doctest: +SKIP
+        1
+    """
+    from aihwkit.nn.modules.conv import AnalogConv2d
+
+    changed = 0
+    for m in model.modules():
+        if (isinstance(m, AnalogConv2d) and not m.use_indexed and tuple(m.dilation) == (1, 1)
+                and not isinstance(m.padding, str)):
+            base = m.forward
+
+            def forward(self: Any, x: torch.Tensor, _base: Callable = base) -> torch.Tensor:
+                return _strided_conv2d_forward(self, x) if x.dim() == 4 else _base(x)
+
+            m.forward = types.MethodType(forward, m)
+            changed += 1
+    return changed
+
+
+def _check_positive(name: str, value: Any, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}={value!r} is not allowed; allowed: an integer >= {minimum}")
+
+
+def benchmark_training(
+    networks: Sequence[str] = ("resnet20", "resnet32"),
+    device: str = "cpu",
+    batch_size: int = 128,
+    steps: int = 5,
+    warmup: int = 2,
+    eval_images: int = 1000,
+    n_reps: int = 2,
+    times: Sequence[float] = DEFAULT_TIMES,
+    hardware: AnalogHardware | None = None,
+    input_shape: tuple[int, int, int] = (3, 32, 32),
+    num_classes: int = 10,
+    eval_batch_size: int = 1024,
+    strided_unfold: bool = False,
+    seed: int = 0,
+    verbose: bool = True,
+) -> pd.DataFrame:
+    """Time digital vs analog training steps and the drift evaluation; one row per network.
+
+    Args:
+        networks: names in ``search_spaces.REFERENCE_NETWORKS``.
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        batch_size, steps, warmup: training batch and timed / untimed steps.
+        eval_images, n_reps, times, eval_batch_size: the drift evaluation that is timed.
+        hardware: the analog hardware (default ``AnalogHardware()``).
+        input_shape, num_classes: of the synthetic data (CIFAR-10-like by default).
+        strided_unfold: time the analog network with ``use_strided_unfold`` (same values,
+            faster im2col on CPU).
+        verbose: print the table.
+
+    Example:
+        >>> benchmark_training(("resnet20",), batch_size=32, steps=2, eval_images=64,
+        ...                    n_reps=1)                                  # doctest: +SKIP
+    """
+    from search_spaces import REFERENCE_NETWORKS, ResNetLikeSpace
+
+    if isinstance(networks, str):
+        networks = (networks,)
+    unknown = [n for n in networks if n not in REFERENCE_NETWORKS]
+    if unknown or not networks:
+        raise ValueError(f"networks={list(networks)!r}: unknown name(s) {unknown}; allowed: {sorted(REFERENCE_NETWORKS)}")
+    dev = TrainingConfig(device=device).check_device()  # validates the name and availability
+    for name, value, minimum in (("batch_size", batch_size, 1), ("steps", steps, 1), ("warmup", warmup, 0),
+                                 ("eval_images", eval_images, 1), ("n_reps", n_reps, 1),
+                                 ("eval_batch_size", eval_batch_size, 1)):
+        _check_positive(name, value, minimum)
+    hardware = hardware if hardware is not None else AnalogHardware()
+    hardware.check_available()
+    times = tuple(float(t) for t in times)
+    full_cfg = EvaluationConfig(n_reps=n_reps, times=times, batch_size=eval_batch_size)
+    once_cfg = EvaluationConfig(n_reps=1, times=(ONE_DAY,), batch_size=eval_batch_size)
+
+    space = ResNetLikeSpace()
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch_size, *input_shape, generator=gen).to(dev)
+    y = torch.randint(0, num_classes, (batch_size,), generator=gen).to(dev)
+    x_eval = torch.randn(eval_images, *input_shape, generator=gen)
+    y_eval = torch.randint(0, num_classes, (eval_images,), generator=gen)
+    data = DatasetBundle(train=TensorDataset(x_eval[:1], y_eval[:1]), test=TensorDataset(x_eval, y_eval),
+                         input_shape=tuple(input_shape), num_classes=num_classes, name="synthetic")
+
+    rows = []
+    for name in networks:
+        arch = REFERENCE_NETWORKS[name]
+        torch.manual_seed(seed)
+        model = space.build(arch, tuple(input_shape), num_classes).to(dev)
+        model.train()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        t_digital = _time_steps(_train_step(model, opt, x, y), steps, warmup, dev)
+
+        from aihwkit.optim import AnalogSGD
+
+        analog = to_analog(model, hardware)
+        if strided_unfold:
+            use_strided_unfold(analog)
+        analog.train()
+        aopt = AnalogSGD(analog.parameters(), lr=0.01, momentum=0.9)
+        aopt.regroup_param_groups(analog)
+        t_analog = _time_steps(_train_step(analog, aopt, x, y), steps, warmup, dev)
+
+        analog.eval()
+        drift_accuracies(analog, data, once_cfg, seed, dev)  # warm-up (first programming, caches)
+        _sync(dev)
+        start = time.perf_counter()
+        drift_accuracies(analog, data, once_cfg, seed, dev)
+        _sync(dev)
+        t_once = time.perf_counter() - start
+        start = time.perf_counter()
+        drift_accuracies(analog, data, full_cfg, seed, dev)
+        _sync(dev)
+        t_full = time.perf_counter() - start
+
+        rows.append({
+            "network": name, "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
+            "strided_unfold": strided_unfold,
+            "batch_size": batch_size, "params": space.num_params(arch, tuple(input_shape), num_classes),
+            "digital_step_ms": 1e3 * t_digital, "analog_step_ms": 1e3 * t_analog, "ratio": t_analog / t_digital,
+            "digital_img_s": batch_size / t_digital, "analog_img_s": batch_size / t_analog,
+            "eval_images": eval_images, "eval_once_s": t_once, "n_reps": n_reps, "n_times": len(times),
+            "eval_full_s": t_full, "threads": torch.get_num_threads(),
+        })
+        del model, analog, opt, aopt
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    if verbose:
+        print(f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+              f"device {dev}, {torch.get_num_threads()} CPU threads")
+        print(df.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    return df

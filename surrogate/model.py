@@ -1,0 +1,394 @@
+"""AnalogSurrogate: XGBoost models predicting an architecture's analog metrics.
+
+- ``acc_1d``: an XGBoost ranker (pairwise objective) blended with an XGBoost regressor. The
+  blend is a score whose *order* is what matters; it is mapped linearly onto the training
+  labels' mean and spread so that it reads roughly like an accuracy.
+- ``acc_1d_std`` and ``avm``: XGBoost regressors, fitted on a signed log of the target
+  (both are skewed: a few networks drift or spread a lot) and mapped back.
+
+Example:
+    >>> from search_spaces import NB201Space
+    >>> from surrogate import AnalogSurrogate, load_analognas_bench
+    >>> bench = load_analognas_bench().sample(200, random_state=0)        # doctest: +SKIP
+    >>> model = AnalogSurrogate(NB201Space()).fit(bench["arch"], bench)    # doctest: +SKIP
+    >>> model.predict(bench["arch"][:3]).columns.tolist()                  # doctest: +SKIP
+    ['acc_1d', 'acc_1d_std', 'avm']
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.metadata
+import os
+import platform
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from analognas.io import atomic_write_bytes, read_json, write_json
+
+from .features import feature_matrix
+from .metrics import kendall_tau
+
+TARGETS = ("acc_1d", "acc_1d_std", "avm")
+FORMAT = "analognas-surrogate"
+FORMAT_VERSION = 1
+METADATA_FILE = "metadata.json"
+MODEL_FILES = {
+    "acc_1d_ranker": "acc_1d_ranker.json",
+    "acc_1d_regressor": "acc_1d_regressor.json",
+    "acc_1d_std": "acc_1d_std.json",
+    "avm": "avm.json",
+}
+
+#: tree settings shared by every model (chosen on AnalogNAS-Bench, n = 50..1000 training cells)
+DEFAULT_TREE_PARAMS: dict[str, Any] = {
+    "n_estimators": 400,
+    "learning_rate": 0.03,
+    "max_depth": 4,
+    "subsample": 0.8,
+    "colsample_bytree": 0.6,
+    "min_child_weight": 1.0,
+    "reg_lambda": 1.0,
+}
+#: default parameters; ``params=`` overrides them key by key (one level deep)
+DEFAULT_PARAMS: dict[str, Any] = {
+    "acc_1d_ranker": {
+        **DEFAULT_TREE_PARAMS,
+        # 'mean' draws random pairs over the whole list; the default 'topk' would only learn
+        # the order of the head of each query, and we rank all training networks as one query.
+        "lambdarank_pair_method": "mean",
+        "lambdarank_num_pair_per_sample": 16,
+    },
+    "acc_1d_regressor": dict(DEFAULT_TREE_PARAMS),
+    "acc_1d_std": dict(DEFAULT_TREE_PARAMS),
+    "avm": dict(DEFAULT_TREE_PARAMS),
+    # weight of the regressor in the acc_1d blend (0: ranker only, 1: regressor only)
+    "acc_1d_blend": 0.5,
+}
+
+
+class NotFittedError(RuntimeError):
+    """``predict`` or ``save`` was called before ``fit`` (or ``load``)."""
+
+
+def _slog(x: np.ndarray) -> np.ndarray:
+    """Signed log1p: monotone, keeps the sign, shrinks the long tails of AVM and spread."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def _slog_inv(y: np.ndarray) -> np.ndarray:
+    return np.sign(y) * np.expm1(np.abs(y))
+
+
+def _merge_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    merged = copy.deepcopy(DEFAULT_PARAMS)
+    for key, value in (params or {}).items():
+        if key not in merged:
+            raise ValueError(f"unknown params key {key!r}; allowed keys: {sorted(merged)}")
+        if isinstance(merged[key], dict):
+            if not isinstance(value, Mapping):
+                raise ValueError(f"params[{key!r}] must be a dict of XGBoost parameters")
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    blend = merged["acc_1d_blend"]
+    if not isinstance(blend, (int, float)) or not 0.0 <= blend <= 1.0:
+        raise ValueError(f"params['acc_1d_blend']={blend!r} must be a number in [0, 1]")
+    return merged
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("analognas", "xgboost", "numpy", "pandas"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "unknown"
+    return out
+
+
+def space_settings(space: Any) -> dict[str, Any]:
+    """The public, JSON-friendly constructor settings of a space (e.g. NB201's channels)."""
+    return {k: v for k, v in vars(space).items()
+            if not k.startswith("_") and isinstance(v, (int, float, str, bool))}
+
+
+def _column(table: Any, name: str, n: int) -> np.ndarray:
+    try:
+        col = table[name]
+    except (KeyError, IndexError, TypeError):
+        raise KeyError(f"table has no column {name!r}; it needs the columns {list(TARGETS)}") from None
+    values = np.asarray(col, dtype=np.float64).ravel()
+    if values.size != n:
+        raise ValueError(f"table column {name!r} has {values.size} values for {n} architectures")
+    return values
+
+
+class AnalogSurrogate:
+    """Predicts ``acc_1d`` (a ranking score), ``acc_1d_std`` and ``avm`` of architectures.
+
+    Args:
+        space: the search space the architectures belong to (features depend on it).
+        params: overrides of :data:`DEFAULT_PARAMS`, e.g. ``{"avm": {"max_depth": 6}}``.
+        seed: seeds XGBoost's row and column subsampling.
+        n_jobs: XGBoost threads. 1 by default: on a shared 2-core machine, 2 threads made the
+            ranker's fit 4-7x *slower* (1,000 cells: 0.8 s vs 5.7 s; the whole bench: 22 s vs
+            84 s) and prediction no faster.
+
+    Example:
+        >>> from search_spaces import NB201Space
+        >>> space = NB201Space()
+        >>> archs = space.sample_many(40, rng=0)
+        >>> acc = [sum(a.ops) for a in archs]   # any table with the three columns
+        >>> table = {"acc_1d": acc, "acc_1d_std": [1.0] * 40, "avm": [0.5] * 40}
+        >>> model = AnalogSurrogate(space, params={"acc_1d_ranker": {"n_estimators": 20}}).fit(archs, table)
+        >>> list(model.predict(archs[:2]).columns)
+        ['acc_1d', 'acc_1d_std', 'avm']
+    """
+
+    def __init__(self, space: Any, params: Mapping[str, Any] | None = None, seed: int = 0,
+                 n_jobs: int = 1) -> None:
+        self.space = space
+        self.params = _merge_params(params)
+        self.seed = seed
+        self.n_jobs = n_jobs
+        self.feature_names_: list[str] | None = None
+        self.boosters_: dict[str, xgb.Booster] = {}
+        # Per acc_1d model: mean and std of its predictions on the training rows, so that the
+        # blend of two differently scaled outputs never depends on the batch being scored.
+        self.scaling_: dict[str, Any] = {}
+        self.n_train_: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"AnalogSurrogate(space={self.space!r}, seed={self.seed}, n_jobs={self.n_jobs})"
+
+    # --- features ------------------------------------------------------------------------
+    def _features(self, archs: Sequence[Any]) -> np.ndarray:
+        archs = list(archs)
+        arch_type = getattr(self.space, "arch_type", None)
+        if arch_type is not None:
+            bad = next((a for a in archs if not isinstance(a, arch_type)), None)
+            if bad is not None:
+                raise TypeError(f"architectures must be {arch_type.__name__} values of {self.space!r}, "
+                                f"got {type(bad).__name__}")
+        X, names = feature_matrix(self.space, archs)
+        if self.feature_names_ is not None and names != self.feature_names_:
+            raise ValueError("this space's features differ from those the model was fitted on; refit it")
+        return X
+
+    # --- fit -----------------------------------------------------------------------------
+    def _xgb_kwargs(self, key: str) -> dict[str, Any]:
+        return {**self.params[key], "random_state": self.seed, "n_jobs": self.n_jobs}
+
+    def fit(self, archs: Sequence[Any], table: Any) -> "AnalogSurrogate":
+        """Fit all models on ``archs`` and the aligned ``table`` (DataFrame or mapping).
+
+        ``table`` needs the columns acc_1d, acc_1d_std, avm, aligned by position with
+        ``archs``. Rows with a ``status`` other than ``"ok"`` and, per target, rows with a NaN
+        value are dropped with a warning.
+        """
+        archs = list(archs)
+        n = len(archs)
+        ok = np.ones(n, dtype=bool)
+        if isinstance(table, pd.DataFrame) and "status" in table.columns:
+            if len(table) != n:
+                raise ValueError(f"table has {len(table)} rows for {n} architectures")
+            ok = (table["status"].to_numpy() == "ok")
+            if not ok.all():
+                warnings.warn(f"dropping {int((~ok).sum())} row(s) whose status is not 'ok'", stacklevel=2)
+        ys = {t: _column(table, t, n) for t in TARGETS}
+        X = self._features(archs)
+        names = feature_matrix(self.space, [])[1]
+
+        boosters: dict[str, xgb.Booster] = {}
+        scaling: dict[str, Any] = {}
+        n_train: dict[str, int] = {}
+        for target in TARGETS:
+            y = ys[target]
+            bad = ok & ~np.isfinite(y)
+            if bad.any():
+                warnings.warn(f"{target}: dropping {int(bad.sum())} row(s) with NaN or infinite values",
+                              stacklevel=2)
+            rows = ok & np.isfinite(y)
+            if rows.sum() < 2:
+                raise ValueError(f"{target}: need at least 2 rows with a finite value, got {int(rows.sum())}")
+            b, sc = self._fit_target(target, X[rows], y[rows])
+            boosters.update(b)
+            scaling.update(sc)
+            n_train[target] = int(rows.sum())
+        self.feature_names_ = names
+        self.boosters_ = boosters
+        self.scaling_ = scaling
+        self.n_train_ = n_train
+        return self
+
+    def _fit_target(self, target: str, X: np.ndarray, y: np.ndarray
+                    ) -> tuple[dict[str, xgb.Booster], dict[str, Any]]:
+        """Fit the model(s) of one target; returns their boosters and scaling entries."""
+        if target != "acc_1d":
+            regressor = xgb.XGBRegressor(**self._xgb_kwargs(target)).fit(X, _slog(y))
+            return {target: regressor.get_booster()}, {}
+        ranker = xgb.XGBRanker(objective="rank:pairwise", **self._xgb_kwargs("acc_1d_ranker"))
+        # All training networks form one query: their whole order is the label.
+        ranker.fit(X, y, qid=np.zeros(len(y), dtype=np.int64))
+        regressor = xgb.XGBRegressor(**self._xgb_kwargs("acc_1d_regressor")).fit(X, y)
+        boosters = {"acc_1d_ranker": ranker.get_booster(), "acc_1d_regressor": regressor.get_booster()}
+        scaling = {}
+        for key, booster in boosters.items():
+            p = booster.inplace_predict(X).astype(np.float64)
+            scaling[key] = [float(p.mean()), float(p.std()) or 1.0]
+        scaling["acc_1d_label"] = [float(y.mean()), float(y.std()) or 1.0]
+        return boosters, scaling
+
+    def _predict_target(self, target: str, X: np.ndarray, boosters: Mapping[str, xgb.Booster],
+                        scaling: Mapping[str, Any]) -> np.ndarray:
+        if target != "acc_1d":
+            return _slog_inv(boosters[target].inplace_predict(X).astype(np.float64))
+        w = float(self.params["acc_1d_blend"])
+        z = np.zeros(len(X))
+        for key, weight in (("acc_1d_ranker", 1.0 - w), ("acc_1d_regressor", w)):
+            if weight > 0:
+                mean, std = scaling[key]
+                z += weight * (boosters[key].inplace_predict(X).astype(np.float64) - mean) / std
+        label_mean, label_std = scaling["acc_1d_label"]
+        return label_mean + label_std * z
+
+    # --- predict -------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not self.boosters_:
+            raise NotFittedError("this AnalogSurrogate is not fitted yet: call fit(archs, table) "
+                                 "or AnalogSurrogate.load(path) first")
+
+    def predict_features(self, X: np.ndarray) -> pd.DataFrame:
+        """Predictions from an already computed feature matrix (see :func:`feature_matrix`)."""
+        self._check_fitted()
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names_):
+            raise ValueError(f"X must have shape (n, {len(self.feature_names_)}), got {X.shape}")
+        if len(X) == 0:
+            return pd.DataFrame({t: np.zeros(0) for t in TARGETS})
+        return pd.DataFrame({t: self._predict_target(t, X, self.boosters_, self.scaling_) for t in TARGETS})
+
+    def predict(self, archs: Sequence[Any]) -> pd.DataFrame:
+        """DataFrame with columns acc_1d (score: order matters), acc_1d_std, avm; one row per arch."""
+        self._check_fitted()
+        return self.predict_features(self._features(archs))
+
+    def score(self, archs: Sequence[Any], table: Any) -> dict[str, float]:
+        """Kendall tau between predictions and ``table``'s true values, per target (NaN rows skipped)."""
+        archs = list(archs)
+        pred = self.predict(archs)
+        out = {}
+        for target in TARGETS:
+            y = _column(table, target, len(archs))
+            rows = np.isfinite(y)
+            out[target] = kendall_tau(y[rows], pred[target].to_numpy()[rows]) if rows.sum() > 1 else float("nan")
+        return out
+
+    # --- tuning --------------------------------------------------------------------------
+    def tune(self, archs: Sequence[Any], table: Any, n_trials: int = 30, cv: int = 3,
+             seed: int | None = None, targets: Sequence[str] = ("acc_1d",),
+             progress: bool = False) -> dict[str, Any]:
+        """Choose tree parameters with Optuna (TPE, seeded) by cross-validated Kendall tau.
+
+        For each target in ``targets`` a separate study maximises the mean tau over ``cv``
+        folds; the best parameters go into ``self.params`` (the acc_1d ranker and regressor
+        share theirs). Call ``fit`` afterwards. Returns ``{target: best_params}``.
+        """
+        from .tuning import tune_params
+
+        best = tune_params(self, list(archs), table, n_trials=n_trials, cv=cv,
+                           seed=self.seed if seed is None else seed, targets=targets, progress=progress)
+        for target, p in best.items():
+            keys = ("acc_1d_ranker", "acc_1d_regressor") if target == "acc_1d" else (target,)
+            for key in keys:
+                self.params[key].update(p)
+        return best
+
+    # --- persistence ---------------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        """What :meth:`save` writes next to the XGBoost JSON models."""
+        self._check_fitted()
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "space": {"name": self.space.name, "repr": repr(self.space),
+                      "settings": space_settings(self.space)},
+            "feature_names": list(self.feature_names_),
+            "targets": list(TARGETS),
+            "models": dict(MODEL_FILES),
+            "params": self.params,
+            "seed": self.seed,
+            "scaling": self.scaling_,
+            "n_train": self.n_train_,
+            "versions": _versions(),
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the models (XGBoost JSON) and ``metadata.json`` into the folder ``path``."""
+        meta = self.metadata()
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        for key, fname in MODEL_FILES.items():
+            atomic_write_bytes(folder / fname, bytes(self.boosters_[key].save_raw(raw_format="json")))
+        # Metadata last: a folder with metadata.json always has all its models.
+        write_json(folder / METADATA_FILE, meta)
+        return folder
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, space: Any = None, n_jobs: int = 1) -> "AnalogSurrogate":
+        """Load a folder written by :meth:`save`.
+
+        ``space``: the space to use; it must match the saved one (name and settings). Without
+        it the saved space is rebuilt with ``search_spaces.get_space``. A model whose feature
+        names differ from what this version computes for the space is refused.
+        """
+        folder = Path(path)
+        meta = read_json(folder / METADATA_FILE)
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ValueError(f"{folder}: not an analognas surrogate (metadata format {meta.get('format')!r})"
+                             if isinstance(meta, dict) else f"{folder}: metadata is not a JSON object")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{folder}: surrogate format version {meta.get('format_version')!r}; "
+                             f"this version reads {FORMAT_VERSION}")
+        saved = meta["space"]
+        if space is None:
+            from search_spaces import get_space
+
+            space = get_space(saved["name"], **saved.get("settings", {}))
+        if space.name != saved["name"] or repr(space) != saved["repr"]:
+            raise ValueError(f"{folder}: the surrogate was made for {saved['repr']} "
+                             f"(space {saved['name']!r}), not for {space!r}")
+        names = feature_matrix(space, [])[1]
+        if names != meta["feature_names"]:
+            only_saved = [n for n in meta["feature_names"] if n not in names]
+            only_now = [n for n in names if n not in meta["feature_names"]]
+            raise ValueError(
+                f"{folder}: the surrogate's {len(meta['feature_names'])} features differ from the "
+                f"{len(names)} this version computes for {space!r} (only in the file: {only_saved[:5]}, "
+                f"only now: {only_now[:5]}); refit it"
+            )
+        model = cls(space, params=meta["params"], seed=meta["seed"], n_jobs=n_jobs)
+        boosters = {}
+        # Our fixed file names, never paths taken from the metadata.
+        for key, fname in MODEL_FILES.items():
+            if not (folder / fname).is_file():
+                raise FileNotFoundError(f"{folder / fname}: model file missing from the surrogate folder")
+            booster = xgb.Booster()
+            booster.load_model(bytearray((folder / fname).read_bytes()))
+            booster.set_param({"nthread": n_jobs})
+            if booster.num_features() != len(names):
+                raise ValueError(f"{folder / fname}: model has {booster.num_features()} features, "
+                                 f"metadata lists {len(names)}")
+            boosters[key] = booster
+        model.feature_names_ = list(names)
+        model.boosters_ = boosters
+        model.scaling_ = {k: list(v) for k, v in meta["scaling"].items()}
+        model.n_train_ = dict(meta["n_train"])
+        return model

@@ -1,0 +1,101 @@
+"""The surrogate-assisted loop: exact budget, no repeated queries, real XGBoost surrogate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from _search_toys import NB201Toy
+
+from analognas.loop import LoopResult, OracleScorer, SurrogateAssistedSearch, table_oracle
+from analognas.search import Constraints
+from search_spaces import NB201Arch, NB201Space
+
+SMALL_TREES = {"n_estimators": 40}
+
+
+def small_surrogate(space, seed):
+    from surrogate import AnalogSurrogate
+
+    params = {k: SMALL_TREES for k in ("acc_1d_ranker", "acc_1d_regressor", "acc_1d_std", "avm")}
+    return AnalogSurrogate(space, params=params, seed=seed, n_jobs=1)
+
+
+class CountingOracle:
+    """A closed-form 'training run' that records every architecture it is asked about."""
+
+    def __init__(self) -> None:
+        self.toy = NB201Toy()
+        self.asked: list = []
+
+    def __call__(self, archs):
+        self.asked.extend(archs)
+        pred = self.toy.predict(archs)
+        pred["acc_1d"] = 80 + 2 * pred["acc_1d"]  # an accuracy-like scale
+        return pred
+
+
+def test_loop_spends_exactly_n_queries_and_never_asks_twice():
+    oracle = CountingOracle()
+    loop = SurrogateAssistedSearch(NB201Space(), oracle, small_surrogate, Constraints(max_avm=1.0),
+                                   n_initial=8, n_queries=27, batch_per_round=7,
+                                   search_kwargs={"population_size": 40, "iterations": 10},
+                                   seed=0, progress=False)
+    result = loop.run()
+    assert isinstance(result, LoopResult)
+    assert len(oracle.asked) == 27 and len(set(oracle.asked)) == 27
+    assert list(result.queried["arch"]) == oracle.asked
+    assert result.queried["round"].tolist() == [0] * 8 + [1] * 7 + [2] * 7 + [3] * 5
+    # the answer is the best *truly* feasible evaluated architecture
+    feasible = result.queried[result.queried["avm"] < 1.0]
+    assert result.feasible and result.best_metrics["acc_1d"] == feasible["acc_1d"].max()
+    assert result.best_metrics["avm"] < 1.0
+
+
+def test_loop_on_the_bench_beats_its_initial_sample():
+    from surrogate import load_analognas_bench
+
+    bench = load_analognas_bench()
+    loop = SurrogateAssistedSearch(NB201Space(), table_oracle(bench), small_surrogate,
+                                   Constraints(max_avm=1.0), n_initial=15, n_queries=45,
+                                   batch_per_round=15, search_kwargs={"population_size": 60, "iterations": 15},
+                                   seed=1, progress=False)
+    result = loop.run()
+    q = result.queried
+    assert not q["arch"].duplicated().any() and len(q) == 45
+    initial_best = q[(q["round"] == 0) & q["feasible"]]["acc_1d"].max()
+    assert result.best_metrics["acc_1d"] >= initial_best
+    # the surrogate-chosen queries are much better than random ones on average
+    assert q[q["round"] > 0]["acc_1d"].mean() > bench["acc_1d"].mean() + 5
+
+
+def test_same_seed_same_queries():
+    def run():
+        return SurrogateAssistedSearch(NB201Space(), CountingOracle(), small_surrogate, Constraints(max_avm=1.0),
+                                       n_initial=6, n_queries=12, batch_per_round=6,
+                                       search_kwargs={"population_size": 30, "iterations": 5},
+                                       seed=5, progress=False).run()
+
+    assert run().queried["arch"].tolist() == run().queried["arch"].tolist()
+
+
+def test_table_oracle_and_oracle_scorer():
+    table = pd.DataFrame({"arch": [NB201Arch((0,) * 6), NB201Arch((2,) * 6)], "acc_1d": [10.0, 90.0],
+                          "acc_1d_std": [0.1, 0.2], "avm": [0.0, 1.5]})
+    oracle = table_oracle(table)
+    got = oracle([NB201Arch((2,) * 6)])
+    assert got.to_dict("records") == [{"acc_1d": 90.0, "acc_1d_std": 0.2, "avm": 1.5}]
+    assert OracleScorer(oracle).predict([NB201Arch((0,) * 6)])["acc_1d"].item() == 10.0
+    with pytest.raises(KeyError, match="not in the oracle"):
+        oracle([NB201Arch((3,) * 6)])
+    with pytest.raises(ValueError, match="column"):
+        table_oracle(table.drop(columns="avm"))
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"n_initial": 50, "n_queries": 20}, {"n_queries": 0}, {"batch_per_round": 0},
+    {"search_kwargs": {"seed": 3}}, {"avm_margin": -1.0},
+])
+def test_loop_rejects_bad_settings(kwargs):
+    with pytest.raises(ValueError):
+        SurrogateAssistedSearch(NB201Space(), CountingOracle(), small_surrogate, **kwargs)

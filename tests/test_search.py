@@ -1,0 +1,233 @@
+"""The constrained evolutionary search: constraints, budget, reproducibility, memory, optimum."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from _search_toys import NB201Toy, ResNetToy
+
+from analognas.search import (
+    Archive,
+    Constraints,
+    EvolutionarySearch,
+    Objective,
+    pareto_front,
+    spread_out,
+)
+from search_spaces import NB201Arch, NB201Space, ResNetLikeSpace, as_rng
+
+
+# --- Constraints ------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, field", [
+    ({"max_params": 0}, "max_params"), ({"max_params": 1.5}, "max_params"),
+    ({"max_tiles": -3}, "max_tiles"), ({"max_avm": float("nan")}, "max_avm"),
+    ({"max_avm": "1"}, "max_avm"), ({"tile_size": 0}, "tile_size"),
+    ({"input_shape": (3, 32)}, "input_shape"), ({"num_classes": 0}, "num_classes"),
+])
+def test_constraints_reject_bad_values_naming_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        Constraints(**kwargs)
+
+
+def test_violation_is_zero_exactly_when_strictly_below_every_limit():
+    c = Constraints(max_params=100, max_avm=1.0, max_tiles=10)
+    v = c.violation(np.array([99, 100, 50, 50, 150]), np.array([9, 9, 10, 9, 9]),
+                    np.array([0.9, 0.9, 0.9, 1.0, 0.9]))
+    assert v[0] == 0 and (v[1:] > 0).all()
+    assert v[4] > v[1]  # further over the limit, more infeasible
+    assert c.exact_violation(99, 9) == 0 and c.exact_violation(100, 9) > 0
+    assert (Constraints().violation(np.array([10**9]), np.array([10**6]), np.array([50.0])) == 0).all()
+
+
+def test_objective_acc_over_std_uses_a_frozen_reference():
+    obj = Objective("acc_1d/std")
+    ref = {"acc_1d": np.array([-2.0, 0.0, 1.0, 3.0]), "acc_1d_std": np.array([0.5, 1.0, 2.0, 4.0])}
+    obj.calibrate(ref)
+    one = {"acc_1d": np.array([1.0]), "acc_1d_std": np.array([1.0])}
+    first = obj(one)
+    obj.calibrate({"acc_1d": np.array([100.0, 200.0]), "acc_1d_std": np.array([9.0, 9.0])})
+    assert obj(one) == first  # the reference never moves, so scores never depend on the batch
+    more_acc = obj({"acc_1d": np.array([2.0]), "acc_1d_std": np.array([1.0])})
+    less_std = obj({"acc_1d": np.array([1.0]), "acc_1d_std": np.array([0.5])})
+    assert more_acc > first and less_std > first
+    # a zero or negative predicted spread is floored, not a crash or an infinite score
+    assert np.isfinite(obj({"acc_1d": np.array([1.0]), "acc_1d_std": np.array([-1.0])})).all()
+    with pytest.raises(ValueError, match="objective"):
+        Objective("accuracy")
+
+
+def test_pareto_front_matches_brute_force():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"acc_1d": rng.integers(0, 6, 300).astype(float),
+                       "avm": rng.integers(0, 6, 300).astype(float),
+                       "params": rng.integers(0, 6, 300)})
+    front = set(pareto_front(df).index)
+    x = df.to_numpy(dtype=float) * np.array([-1, 1, 1])  # all minimised
+    brute = {i for i in range(len(df))
+             if not any((x[j] <= x[i]).all() and (x[j] < x[i]).any() for j in range(len(df)))}
+    assert front == brute
+
+
+def test_spread_out_covers_the_operations():
+    space = NB201Space()
+    pool = space.sample_many(400, rng=0)
+    picks = spread_out(space, list(dict.fromkeys(pool)), 25, np.random.default_rng(0))
+    assert len(set(picks)) == 25
+    ops = np.array([a.ops for a in picks])
+    assert all(len(set(ops[:, e])) == 5 for e in range(6))  # every op on every edge
+
+
+# --- EvolutionarySearch ----------------------------------------------------------------------
+def nb201_search(**kwargs):
+    args = {"population_size": 40, "iterations": 30, "progress": False, "seed": 0}
+    args.update(kwargs)
+    surrogate = args.pop("surrogate", None) or NB201Toy()
+    return EvolutionarySearch(NB201Space(), surrogate, **args)
+
+
+def test_finds_the_known_optimum_of_a_toy_surrogate():
+    toy = NB201Toy()
+    best, best_acc = toy.optimum(max_avm=1.0)
+    for seed in (0, 1, 2):
+        result = nb201_search(surrogate=toy, constraints=Constraints(max_avm=1.0), objective="acc_1d",
+                              seed=seed).run()
+        assert result.feasible
+        assert result.best == best and result.best_prediction["acc_1d"] == pytest.approx(best_acc)
+        # ... having scored a small part of the 15,625 cells
+        assert result.n_scored < 2000
+
+
+def test_same_seed_same_result_and_history_has_no_duplicates():
+    a = nb201_search(constraints=Constraints(max_avm=1.0), seed=7).run()
+    b = nb201_search(constraints=Constraints(max_avm=1.0), seed=7).run()
+    c = nb201_search(constraints=Constraints(max_avm=1.0), seed=8).run()
+    assert a.best == b.best
+    pd.testing.assert_frame_equal(a.history, b.history)
+    assert not a.history["arch"].equals(c.history["arch"])
+    assert not a.history["arch"].duplicated().any()
+    assert list(a.history.columns) == ["generation", "arch", "acc_1d", "acc_1d_std", "avm", "params",
+                                       "tiles", "feasible", "violation", "objective"]
+    assert a.history["generation"].is_monotonic_increasing
+    assert a.history["generation"].max() == 30
+
+
+class TwoOpSpace(NB201Space):
+    """NB201 cells using only skip and conv3x3: 64 architectures, quick to exhaust."""
+
+    def sample(self, rng=None, max_params=None):
+        return NB201Arch(tuple(int(o) for o in as_rng(rng).choice([0, 2], 6)))
+
+    def mutate(self, arch, rng=None):
+        e = int(as_rng(rng).integers(6))
+        return NB201Arch(arch.ops[:e] + (2 - arch.ops[e],) + arch.ops[e + 1:])
+
+    def size(self):
+        return 64
+
+
+def test_small_space_is_exhausted_without_duplicates():
+    result = EvolutionarySearch(TwoOpSpace(), NB201Toy(), population_size=20, iterations=1000, seed=0,
+                                progress=False).run()
+    assert "exhausted" in result.message
+    assert len(result.history) > 50
+    assert not result.history["arch"].duplicated().any()
+
+
+RESNET_LIMITS = Constraints(max_params=300_000, max_tiles=30, max_avm=0.4)
+
+
+def _check_exact(space, c, arch):
+    assert space.num_params(arch, c.input_shape, c.num_classes) < c.max_params
+    assert space.num_tiles(arch, c.tile_size, c.input_shape, c.num_classes) < c.max_tiles
+
+
+def test_returned_architectures_satisfy_the_exact_constraints():
+    space = ResNetLikeSpace()
+    c = RESNET_LIMITS
+    result = EvolutionarySearch(space, ResNetToy(space), c, population_size=40, iterations=8, seed=0,
+                                progress=False).run()
+    assert result.feasible
+    _check_exact(space, c, result.best)
+    assert result.best_prediction["avm"] < c.max_avm
+    assert result.best_prediction["tiles"] < c.max_tiles
+    assert len(result.pareto_front) > 0
+    for arch in result.pareto_front["arch"]:
+        _check_exact(space, c, arch)
+    assert (result.pareto_front["avm"] < c.max_avm).all()
+    # every row the history calls feasible is, with counts from the space itself
+    feasible = result.history[result.history["feasible"]]
+    for arch, params in zip(feasible["arch"][:50], feasible["params"][:50]):
+        assert params == space.num_params(arch)
+        _check_exact(space, c, arch)
+    # the best is the feasible row with the highest objective
+    assert result.best_prediction["objective"] == feasible["objective"].max()
+
+
+def test_nothing_feasible_returns_the_least_infeasible_and_says_so():
+    result = nb201_search(constraints=Constraints(max_avm=-10.0), iterations=5).run()
+    assert not result.feasible
+    assert "no feasible" in result.message and "least infeasible" in result.message
+    assert result.best_prediction["violation"] == result.history["violation"].min()
+    assert len(result.pareto_front) == 0
+
+
+def test_parameter_cap_below_every_network_is_reported_not_hidden():
+    space = NB201Space()
+    smallest = min(space.num_params(a) for a in space.all_architectures())
+    result = nb201_search(constraints=Constraints(max_params=smallest), iterations=3).run()
+    assert not result.feasible
+    assert "max_params" in result.message
+
+
+def test_custom_objective_and_initial_population():
+    seeds = [NB201Space().from_dict({"ops": [1, 1, 1, 1, 1, 1]})]
+    result = nb201_search(objective=lambda df: -df["params"], initial_population=seeds, iterations=5).run()
+    assert result.history["arch"].iloc[0] == seeds[0]
+    assert result.best_prediction["objective"] == -result.history["params"].min()
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"population_size": 1}, {"iterations": -1}, {"time_budget_s": 0}, {"crossover_prob": 1.5},
+    {"mutation_rate": -0.1}, {"batch_size": 0}, {"objective": "loss"},
+])
+def test_search_rejects_bad_settings(kwargs):
+    with pytest.raises(ValueError):
+        nb201_search(**kwargs)
+
+
+def test_archive_never_scores_twice():
+    toy = NB201Toy()
+    archive = Archive(NB201Space(), toy, Constraints(), "acc_1d", batch_size=10)
+    archs = NB201Space().sample_many(30, rng=0)
+    first = archive.score(archs + archs, generation=0)
+    again = archive.score(archs, generation=1)
+    assert len(first) == len(set(archs)) and len(again) == 0
+    assert toy.calls == int(np.ceil(len(set(archs)) / 10))
+
+
+def test_time_budget_is_honoured_with_a_real_surrogate():
+    from surrogate import AnalogSurrogate
+
+    space = ResNetLikeSpace()
+    rng = np.random.default_rng(0)
+    archs = list(dict.fromkeys(space.sample_many(120, rng, max_params=2_000_000)))
+    logp = np.log([space.num_params(a) for a in archs])
+    table = pd.DataFrame({"acc_1d": 70 + 2 * logp + rng.normal(0, 1, len(archs)),
+                          "acc_1d_std": rng.uniform(0.2, 2.0, len(archs)),
+                          "avm": rng.uniform(0.0, 3.0, len(archs))})
+    small = {"n_estimators": 60}
+    surrogate = AnalogSurrogate(space, params={k: small for k in ("acc_1d_ranker", "acc_1d_regressor",
+                                                                  "acc_1d_std", "avm")}, n_jobs=1)
+    surrogate.fit(archs, table)
+    start = time.perf_counter()
+    result = EvolutionarySearch(space, surrogate, Constraints(max_params=1_000_000, max_avm=1.5),
+                                iterations=10**6, time_budget_s=2.0, seed=0, progress=False).run()
+    elapsed = time.perf_counter() - start
+    assert elapsed < 3.0
+    assert "time budget" in result.message
+    assert result.n_scored > 100
+    _check_exact(space, Constraints(max_params=1_000_000, max_tiles=10**9), result.best)

@@ -1,0 +1,31 @@
+"""Each tutorial runs in its quick mode and writes its plot."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
+CASES = {
+    "01_search_space.py": ["tiles_vs_params.png"],
+    "02_digital_to_analog.py": ["drift.png"],
+    "03_device_sweep.py": ["sweep_adc_bits.png"],
+    "04_dataset_and_surrogate.py": ["surrogate_ranking.png", "results.csv"],
+    "05_constrained_search.py": ["pareto.png"],
+}
+
+
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_tutorial_quick_mode(script, tmp_path):
+    if script.startswith("04"):
+        pytest.importorskip("analognasbench", reason="analog-nasbench (the dev extra) is needed")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, str(TUTORIALS / script), "--quick", "--output", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    for name in CASES[script]:
+        out = tmp_path / name
+        assert out.is_file() and out.stat().st_size > 1000, f"{script} did not write {name}"
+    assert "plot" in proc.stdout
