@@ -371,7 +371,8 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
     df = benchmark_training(networks=args.networks, device=args.device, batch_size=args.batch_size,
                             steps=args.steps, eval_images=args.eval_images, n_reps=args.n_reps,
                             verbose=not args.no_progress)
-    print(df.to_string(index=False))
+    if args.no_progress:  # verbose mode has printed the table already
+        print(df.to_string(index=False))
     if args.json:
         from analognas.io import write_json
 

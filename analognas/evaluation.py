@@ -49,7 +49,9 @@ class EvaluationConfig:
     - ``n_reps``: programmings of the weights (each draws new programming noise).
     - ``times``: seconds after programming at which accuracy is measured, increasing; must
       contain 86400 (one day) for ``acc_1d``. ``avm`` compares the first and the last.
-    - ``batch_size``: images per forward pass when measuring accuracy (large is faster).
+    - ``batch_size``: images per forward pass when measuring accuracy. None (default): 64 on
+      CPU, 1024 on CUDA. On CPU, aihwkit's torch tiles process an image about 3x faster in
+      batches of 32-64 than in batches of 512 (measured on a 9 MMAC ResNet-like network).
 
     Example:
         >>> EvaluationConfig(n_reps=3).times
@@ -58,14 +60,17 @@ class EvaluationConfig:
 
     n_reps: int = 5
     times: tuple[float, ...] = DEFAULT_TIMES
-    batch_size: int = 1024
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.n_reps, bool) or not isinstance(self.n_reps, int) or self.n_reps < 1:
             raise ValueError(f"EvaluationConfig.n_reps={self.n_reps!r} is not allowed; allowed: a positive integer")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+        if self.batch_size is not None and (
+            isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1
+        ):
             raise ValueError(
-                f"EvaluationConfig.batch_size={self.batch_size!r} is not allowed; allowed: a positive integer"
+                f"EvaluationConfig.batch_size={self.batch_size!r} is not allowed; "
+                "allowed: a positive integer or None (64 on CPU, 1024 on CUDA)"
             )
         try:
             times = tuple(float(t) for t in self.times)
@@ -122,8 +127,10 @@ class EvaluationResult:
         """
         row: dict[str, Any] = {"acc_1d": self.acc_1d, "acc_1d_std": self.acc_1d_std, "avm": self.avm}
         for t, (mean, std) in sorted(self.acc_by_time.items()):
-            row[f"acc_{int(round(t))}"] = mean
-            row[f"acc_{int(round(t))}_std"] = std
+            key = f"acc_{int(round(t))}"
+            if key in row:
+                raise ValueError(f"drift times {sorted(self.acc_by_time)} collide when rounded to whole seconds")
+            row[key], row[f"{key}_std"] = mean, std
         row.update(params=self.params, tiles=self.tiles, status=self.status, reason=self.reason,
                    wall_time_s=self.wall_time_s, digital_acc=self.digital_acc)
         return row
@@ -160,6 +167,7 @@ def drift_accuracies(model: nn.Module, data: DatasetBundle,
     if device is None:
         device = next(model.parameters()).device
     x, y = (t.to(device) for t in data.test.tensors)
+    batch_size = evaluation.batch_size or (1024 if torch.device(device).type == "cuda" else 64)
     model.eval()  # aihwkit refuses to program or drift in training mode
     torch.manual_seed(seed)
     acc = np.empty((evaluation.n_reps, len(evaluation.times)))
@@ -167,7 +175,7 @@ def drift_accuracies(model: nn.Module, data: DatasetBundle,
         model.program_analog_weights()
         for j, t in enumerate(evaluation.times):
             model.drift_analog_weights(t)
-            acc[rep, j] = accuracy(model, x, y, evaluation.batch_size)
+            acc[rep, j] = accuracy(model, x, y, batch_size)
     return acc
 
 

@@ -236,7 +236,8 @@ class SearchResult:
         best_prediction: its predicted acc_1d, acc_1d_std, avm, exact params and tiles,
             objective and violation.
         history: one row per scored architecture (no duplicates), in scoring order: generation,
-            arch, acc_1d, acc_1d_std, avm, params, tiles, feasible, violation, objective.
+            arch, acc_1d, acc_1d_std, avm (predicted), params, tiles (exact; tiles <NA> unless
+            counted, see ``count_tiles``), feasible, violation, objective.
         pareto_front: the feasible architectures of ``history`` that no other feasible one
             beats on predicted acc_1d (max), avm (min) and params (min) at once.
         feasible: whether ``best`` satisfies every constraint.
@@ -582,11 +583,31 @@ class EvolutionarySearch:
     since it can never be the answer. Children are scored in batches of ``batch_size``.
 
     The initial population covers the space: ``initial_population`` (if given) plus
-    farthest-point picks from a pool of ``4 * population_size`` samples below ``max_params``.
+    farthest-point picks (:func:`spread_out`) from a pool of ``pool_factor`` times as many
+    samples below ``max_params``.
 
     The search stops after ``iterations`` generations, or when ``time_budget_s`` has passed
     (checked before every batch, so it overruns by at most one batch), or when no unscored
     architecture can be found (a small space is exhausted).
+
+    Args:
+        space: the search space (its sample, mutate, crossover, num_params, num_tiles, encode).
+        surrogate: any object with ``predict(archs) -> DataFrame[acc_1d, acc_1d_std, avm]``.
+        constraints: the limits (default: none).
+        objective: ``"acc_1d/std"``, ``"acc_1d"`` or a callable (see :class:`Objective`).
+        population_size: individuals per generation (paper: 200); the best half survives.
+        iterations: generations after the initial population.
+        time_budget_s: wall-clock budget in seconds (None: no budget).
+        seed: int or numpy Generator; the same int gives the same search.
+        mutation_rate: probability that a crossover child is also mutated.
+        crossover_prob: probability that a child comes from crossover.
+        batch_size: candidates per surrogate call (default: the children of one generation).
+        initial_population: architectures to start from (e.g. the best known ones).
+        max_retries: extra mutations tried on a child that was already scored.
+        pool_factor: samples drawn per initial individual, for the coverage selection.
+        count_tiles: count exact tiles of every candidate (default: only when ``max_tiles``
+            is set; the best and the Pareto front always get theirs).
+        progress: show a tqdm bar with the best objective so far.
 
     Example:
         >>> search = EvolutionarySearch(space, surrogate, Constraints(max_params=1_000_000, max_avm=1.0),
@@ -609,6 +630,7 @@ class EvolutionarySearch:
         batch_size: int | None = None,
         initial_population: Sequence[Any] | None = None,
         max_retries: int = 10,
+        pool_factor: int = 2,
         count_tiles: bool | None = None,
         progress: bool = True,
     ) -> None:
@@ -627,6 +649,7 @@ class EvolutionarySearch:
         self.batch_size = n_children if batch_size is None else _check_positive_int("batch_size", batch_size)
         self.initial_population = [space.validate(a) for a in (initial_population or [])]
         self.max_retries = _check_positive_int("max_retries", max_retries)
+        self.pool_factor = _check_positive_int("pool_factor", pool_factor)
         self.count_tiles = count_tiles
         self.progress = progress
 
@@ -673,9 +696,9 @@ class EvolutionarySearch:
                             deadline: float) -> list[Any]:
         fixed = list(dict.fromkeys(self.initial_population))[: self.population_size]
         need = self.population_size - len(fixed)
-        pool = _unique_samples(sampler, rng, 4 * need, set(fixed), deadline)
-        if self.constraints.max_tiles is not None:
-            # sample() knows max_params only: prefer pool members whose tiles fit too
+        pool = _unique_samples(sampler, rng, self.pool_factor * need, set(fixed), deadline)
+        if self.constraints.has_exact:
+            # sample() knows neither tiles nor other input shapes: prefer members that fit
             fits = [a for a in pool if archive.exact_violation(a) == 0]
             if len(fits) >= need:
                 pool = fits

@@ -132,3 +132,11 @@ def test_resnet_like_space_and_dataset_name():
     assert r.status == "ok" and sorted(r.acc_by_time) == [60.0, 86400.0]
     assert r.params == space.num_params(arch, (1, 8, 8), 10)
     assert r.avm == pytest.approx(r.acc_by_time[60.0][0] - r.acc_by_time[86400.0][0])
+
+
+def test_evaluation_config_dict_round_trip():
+    for cfg in (EvaluationConfig(), EvaluationConfig(n_reps=2, times=[60, 86400], batch_size=32)):
+        assert EvaluationConfig.from_dict(cfg.to_dict()) == cfg
+    assert EvaluationConfig(times=[60, 86400]).times == (60.0, 86400.0)
+    with pytest.raises(ValueError, match="unknown field"):
+        EvaluationConfig.from_dict({"reps": 2})
