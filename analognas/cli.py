@@ -95,6 +95,7 @@ def _add_training(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pretrain-epochs", type=_non_negative_int, help="digital pre-training epochs")
     g.add_argument("--epochs", type=_non_negative_int, help="analog (HWA) training epochs")
     g.add_argument("--lr", type=_positive_float, help="analog learning rate")
+    g.add_argument("--pretrain-lr", type=_positive_float, help="digital pre-training learning rate")
     g.add_argument("--batch-size", type=_positive_int, help="training batch size")
     g.add_argument("--device", help="cpu, cuda or cuda:N (default: cpu)")
     g.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: torch's)")
@@ -126,7 +127,8 @@ def _configs_from_args(args: argparse.Namespace):
     from analognas.training import TrainingConfig
 
     training_fields = {k: getattr(args, k) for k in
-                       ("pretrain_epochs", "epochs", "lr", "batch_size", "device", "num_threads")
+                       ("pretrain_epochs", "epochs", "lr", "pretrain_lr", "batch_size", "device",
+                        "num_threads")
                        if getattr(args, k) is not None}
     evaluation_fields = {"n_reps": args.n_reps} if args.n_reps is not None else {}
     return (_hardware_from_args(args), TrainingConfig(**training_fields),
