@@ -35,34 +35,24 @@ def command(name: str) -> Callable:
 
 
 # --- shared option groups ---------------------------------------------------------------
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be a positive integer")
-    return value
+def _number(kind: type, minimum: float, inclusive: bool, what: str) -> Callable[[str], Any]:
+    """An argparse type converting to ``kind`` and checking the lower bound."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if value < minimum or (value == minimum and not inclusive):
+            raise argparse.ArgumentTypeError(f"{value} must be {what}")
+        return value
+
+    return convert
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be zero or a positive integer")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} must be a positive number")
-    return value
+_positive_int = _number(int, 1, True, "a positive integer")
+_non_negative_int = _number(int, 0, True, "zero or a positive integer")
+_positive_float = _number(float, 0.0, False, "a positive number")
 
 
 def _add_space(p: argparse.ArgumentParser, default: str = "resnet_like") -> None:
