@@ -338,7 +338,7 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
 
     results = benchmark_search(seeds=args.seeds, queries=args.queries, max_avm=args.max_avm,
                                methods=args.methods, progress=not args.no_progress)
-    print(summarize_search(results, load_analognas_bench(), max_avm=args.max_avm).to_string(index=False))
+    print(summarize_search(results, load_analognas_bench(), max_avm=args.max_avm).to_string())
     if args.json:
         write_json(args.json, results)
         print(f"wrote {args.json}")
