@@ -30,10 +30,9 @@ from search_spaces.base import SearchSpace, Seed, as_rng
 from .search import (
     Archive,
     Constraints,
-    Objective,
     ObjectiveLike,
     SearchResult,
-    _check_budget,
+    SearchStrategy,
     _check_positive_int,
     _Sampler,
     _unique_samples,
@@ -42,7 +41,7 @@ from .search import (
 Suggest = Callable[[Any, SearchSpace], Any]
 
 
-class RandomSearch:
+class RandomSearch(SearchStrategy):
     """Score ``n_samples`` distinct random architectures; keep the best feasible one.
 
     Samples come from ``space.sample(rng, max_params=...)``; those whose tiles break
@@ -66,23 +65,13 @@ class RandomSearch:
         batch_size: int = 1000,
         progress: bool = True,
     ) -> None:
-        self.space = space
-        self.surrogate = surrogate
-        self.constraints = constraints if constraints is not None else Constraints()
-        Objective(objective)
-        self.objective = objective
+        super().__init__(space, surrogate, constraints, objective, time_budget_s, seed, progress)
         self.n_samples = _check_positive_int("n_samples", n_samples)
-        self.time_budget_s = _check_budget(time_budget_s)
-        self.seed = seed
         self.batch_size = _check_positive_int("batch_size", batch_size)
-        self.progress = progress
 
     def run(self) -> SearchResult:
-        started = time.perf_counter()
-        deadline = started + self.time_budget_s if self.time_budget_s is not None else math.inf
+        started, deadline, archive = self._start(self.batch_size)
         rng = as_rng(self.seed)
-        archive = Archive(self.space, self.surrogate, self.constraints, Objective(self.objective),
-                          self.batch_size)
         sampler = _Sampler(self.space, self.constraints.max_params)
         stop = ""
         with tqdm(total=self.n_samples, disable=not self.progress, desc="random", leave=False) as bar:
@@ -149,7 +138,7 @@ def suggest_architecture(trial: Any, space: SearchSpace) -> Any:
     )
 
 
-class NSGA2Search:
+class NSGA2Search(SearchStrategy):
     """Optuna's NSGA-II over the space, scoring each generation with the surrogate in one batch.
 
     Objectives: the search objective (maximised) and predicted AVM (minimised); the
@@ -177,27 +166,17 @@ class NSGA2Search:
         suggest: Suggest | None = None,
         progress: bool = True,
     ) -> None:
-        self.space = space
-        self.surrogate = surrogate
-        self.constraints = constraints if constraints is not None else Constraints()
-        Objective(objective)
-        self.objective = objective
-        self.n_trials = _check_positive_int("n_trials", n_trials)
-        self.population_size = _check_positive_int("population_size", population_size, 2)
-        self.time_budget_s = _check_budget(time_budget_s)
         if isinstance(seed, np.random.Generator):
             seed = int(seed.integers(2**31 - 1))
-        self.seed = seed
+        super().__init__(space, surrogate, constraints, objective, time_budget_s, seed, progress)
+        self.n_trials = _check_positive_int("n_trials", n_trials)
+        self.population_size = _check_positive_int("population_size", population_size, 2)
         self.suggest = suggest or suggest_architecture
-        self.progress = progress
 
     def run(self) -> SearchResult:
         import optuna
 
-        started = time.perf_counter()
-        deadline = started + self.time_budget_s if self.time_budget_s is not None else math.inf
-        archive = Archive(self.space, self.surrogate, self.constraints, Objective(self.objective),
-                          self.population_size)
+        started, deadline, archive = self._start(self.population_size)
 
         # Optuna 5 takes constraints per trial (Trial.set_constraint) and deprecates the
         # sampler's constraints_func; older versions have only the latter.

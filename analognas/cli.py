@@ -360,9 +360,12 @@ def cmd_bench_throughput(args: argparse.Namespace) -> int:
 def cmd_bench_train(args: argparse.Namespace) -> int:
     from analognas.train_bench import benchmark_training
 
-    df = benchmark_training(networks=args.networks, device=args.device, batch_size=args.batch_size,
-                            steps=args.steps, eval_images=args.eval_images, n_reps=args.n_reps,
-                            verbose=not args.no_progress)
+    from analognas.training import num_threads
+
+    with num_threads(args.num_threads):
+        df = benchmark_training(networks=args.networks, device=args.device, batch_size=args.batch_size,
+                                steps=args.steps, warmup=args.warmup, eval_images=args.eval_images,
+                                n_reps=args.n_reps, verbose=not args.no_progress)
     if args.no_progress:  # verbose mode has printed the table already
         print(df.to_string(index=False))
     if args.json:
@@ -474,9 +477,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--networks", nargs="+", default=["resnet20", "resnet32"])
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=_positive_int, default=128)
-    p.add_argument("--steps", type=_positive_int, default=5)
+    p.add_argument("--steps", type=_positive_int, default=5, help="timed training steps")
+    p.add_argument("--warmup", type=_non_negative_int, default=2, help="untimed training steps first")
     p.add_argument("--eval-images", type=_positive_int, default=1000)
     p.add_argument("--n-reps", type=_positive_int, default=2)
+    p.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--no-progress", action="store_true")
     return parser

@@ -9,7 +9,8 @@ fit a fresh surrogate on everything evaluated so far, run the evolutionary searc
 (seeded with the best evaluated architectures), and evaluate the ``batch_per_round``
 never-evaluated candidates it scored with the highest *constrained expected improvement*
 (see :meth:`SurrogateAssistedSearch.acquisition`); until ``n_queries`` evaluations have been
-spent. No architecture is evaluated twice.
+spent. No architecture is evaluated twice, and while others are left none that builds the
+same network as an evaluated one (``space.canonical``: e.g. an NB201 cell with dead edges).
 
 Example:
     >>> from search_spaces import NB201Space
@@ -153,6 +154,7 @@ class _LoopState:
     archs: list[Any] = dataclasses.field(default_factory=list)
     rows: list[pd.DataFrame] = dataclasses.field(default_factory=list)
     counts: dict[Any, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    canonical: set[Any] = dataclasses.field(default_factory=set)  # of the evaluated networks
 
     def __contains__(self, arch: Any) -> bool:
         return arch in self.counts
@@ -182,6 +184,15 @@ class SurrogateAssistedSearch:
             surrogate fitted on a few points cannot tell the two sides apart; ``None``: twice
             the surrogate's AVM error (see :meth:`acquisition`).
         n_seed_archs: best evaluated architectures that seed each search's population.
+        bootstrap: fit each round's surrogate on a bootstrap resample of the evaluations, so
+            that successive rounds see the data through slightly different models (a cheap
+            Thompson-sampling flavour of exploration).
+        min_feasible_prob: candidates whose chance of meeting ``max_avm`` (see
+            :meth:`feasible_probability`) is below this come after all others (on the bench,
+            0.5 found better cells than 0 or 0.8); 0 leaves the trade-off to the acquisition.
+        local_fraction: share of each round's picks taken from one- and two-step mutations
+            of the ``n_local_parents`` best evaluated architectures (``n_local_mutations``
+            tries each), the rest from the search's history.
         seed: seeds everything (sampling, surrogates, searches).
         progress: show a progress bar over true evaluations.
 
@@ -198,13 +209,14 @@ class SurrogateAssistedSearch:
         surrogate_factory: SurrogateFactory | None = None,
         constraints: Constraints | None = None,
         objective: ObjectiveLike = "acc_1d",
-        n_initial: int = 30,
+        n_initial: int = 20,
         n_queries: int = 100,
-        batch_per_round: int = 10,
+        batch_per_round: int = 5,
         search_kwargs: dict[str, Any] | None = None,
         avm_margin: float | None = None,
         n_seed_archs: int = 20,
         bootstrap: bool = True,
+        min_feasible_prob: float = 0.5,
         local_fraction: float = 0.5,
         n_local_parents: int = 5,
         n_local_mutations: int = 60,
@@ -233,9 +245,14 @@ class SurrogateAssistedSearch:
         self.avm_margin = avm_margin
         self.n_seed_archs = _check_positive_int("n_seed_archs", n_seed_archs, 0)
         self.bootstrap = bool(bootstrap)
+        if not (isinstance(min_feasible_prob, (int, float)) and 0 <= min_feasible_prob <= 1):
+            raise ValueError(f"min_feasible_prob={min_feasible_prob!r} must be a probability in [0, 1]")
+        self.min_feasible_prob = float(min_feasible_prob)
+        if not (isinstance(local_fraction, (int, float)) and 0 <= local_fraction <= 1):
+            raise ValueError(f"local_fraction={local_fraction!r} must be a number in [0, 1]")
         self.local_fraction = float(local_fraction)
-        self.n_local_parents = n_local_parents
-        self.n_local_mutations = n_local_mutations
+        self.n_local_parents = _check_positive_int("n_local_parents", n_local_parents)
+        self.n_local_mutations = _check_positive_int("n_local_mutations", n_local_mutations)
         self.seed = seed
         self.progress = progress
 
@@ -284,6 +301,7 @@ class SurrogateAssistedSearch:
             state.counts[a] = (int(self.space.num_params(a, c.input_shape, c.num_classes)),
                                int(self.space.num_tiles(a, c.tile_size, c.input_shape, c.num_classes)))
         state.archs.extend(picks)
+        state.canonical.update(self.space.canonical(a) for a in picks)
         state.rows.append(got)
         bar.update(len(picks))
         if not bar.disable:
@@ -323,22 +341,40 @@ class SurrogateAssistedSearch:
             k = min(k, n - len(picks))
             if k <= 0 or len(cands) == 0:
                 continue
-            order = self._rank(cands, queried, errors)[:k]
+            order = self._distinct_networks(self._rank(state, cands, queried, errors), cands["arch"], picks, k)
             picks += list(cands["arch"].iloc[order])
             chosen.append(cands.iloc[order])
         if not picks:
             return [], fresh.iloc[0:0]
         return picks, pd.concat(chosen, ignore_index=True)
 
-    def _rank(self, cands: pd.DataFrame, queried: pd.DataFrame,
+    def _distinct_networks(self, order: np.ndarray, archs: pd.Series, picked: list[Any], k: int) -> np.ndarray:
+        """The first ``k`` of ``order``, skipping candidates that build the same network as one
+        picked before them in this batch (taken only when nothing else is left)."""
+        taken = {self.space.canonical(a) for a in picked}
+        first, later = [], []
+        for i in order:
+            c = self.space.canonical(archs.iloc[i])
+            (later if c in taken else first).append(i)
+            taken.add(c)
+            if len(first) == k:
+                break
+        return np.array((first + later)[:k], dtype=np.int64)
+
+    def _rank(self, state: _LoopState, cands: pd.DataFrame, queried: pd.DataFrame,
               errors: dict[str, tuple[float, float]]) -> np.ndarray:
+        """Candidate order, best first: those that fit the exact limits, are new networks (not
+        another encoding of an evaluated one) and likely feasible first; then by acquisition."""
         cands["objective"] = true_objective(self.objective, cands)
         acq = self.acquisition(cands, queried, errors)
+        unlikely = self.feasible_probability(cands, errors) < self.min_feasible_prob
         # exact limits are certain: candidates that break them come last, least broken first
         exact = self.constraints.violation(cands["params"].to_numpy(dtype=float),
                                            cands["tiles"].to_numpy(dtype=float, na_value=np.nan),
                                            np.full(len(cands), -np.inf))
-        return np.lexsort((-cands["objective"].to_numpy(), -acq, exact))
+        # another encoding of an evaluated network would mostly measure that network again
+        repeat = np.array([self.space.canonical(a) in state.canonical for a in cands["arch"]], dtype=bool)
+        return np.lexsort((-cands["objective"].to_numpy(), -acq, unlikely, repeat, exact))
 
     def _neighbours(self, state: _LoopState, queried: pd.DataFrame, surrogate: Any,
                     constraints: Constraints, seed: int) -> pd.DataFrame:
@@ -375,11 +411,17 @@ class SurrogateAssistedSearch:
         best = objective[feasible].max() if feasible.any() else objective.min()
         z = (mu - best) / scale
         ei = scale * (z * ndtr(z) + np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi))
+        return np.nan_to_num(ei * self.feasible_probability(candidates, errors), nan=-np.inf)
+
+    def feasible_probability(self, candidates: pd.DataFrame, errors: dict[str, tuple[float, float]]) -> np.ndarray:
+        """P(true AVM < max_avm) of each candidate, its predicted AVM corrected by the
+        surrogate's typical bias and treated as normal with its typical error (1 without an
+        AVM limit)."""
         if self.constraints.max_avm is None:
-            return np.nan_to_num(ei, nan=-np.inf)
+            return np.ones(len(candidates))
         bias, scale = errors["avm"]
         avm = candidates["avm"].to_numpy(dtype=float) + bias
-        return np.nan_to_num(ei * ndtr((self.constraints.max_avm - avm) / scale), nan=-np.inf)
+        return np.nan_to_num(ndtr((self.constraints.max_avm - avm) / scale), nan=0.0)
 
     def errors(self, queried: pd.DataFrame) -> dict[str, tuple[float, float]]:
         """The surrogate's typical (bias, error) on the objective and on AVM.

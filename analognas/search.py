@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from search_spaces.base import SearchSpace, Seed, as_rng
+from search_spaces.base import SearchSpace, Seed, as_rng, pick
 
 PREDICTED = ("acc_1d", "acc_1d_std", "avm")
 #: a value exactly at a limit breaks the strict inequality by this much (in limit units)
@@ -571,7 +571,37 @@ def spread_out(space: SearchSpace, pool: Sequence[Any], n: int, rng: np.random.G
 # --------------------------------------------------------------------------------------------
 # the evolutionary strategy
 # --------------------------------------------------------------------------------------------
-class EvolutionarySearch:
+class SearchStrategy:
+    """What every search strategy shares: the space, the surrogate, the constraints, the
+    objective, the time budget and the seed; and, per run, a fresh :class:`Archive`.
+
+    Subclasses (:class:`EvolutionarySearch`, ``RandomSearch``, ``NSGA2Search``) implement
+    ``run() -> SearchResult``.
+    """
+
+    def __init__(self, space: SearchSpace, surrogate: Any, constraints: Constraints | None,
+                 objective: ObjectiveLike, time_budget_s: float | None, seed: Seed,
+                 progress: bool) -> None:
+        self.space = space
+        self.surrogate = surrogate
+        self.constraints = constraints if constraints is not None else Constraints()
+        Objective(objective)  # validates early
+        self.objective = objective
+        self.time_budget_s = _check_budget(time_budget_s)
+        self.seed = seed
+        self.progress = progress
+
+    def _start(self, batch_size: int, count_tiles: bool | None = None) -> tuple[float, float, Archive]:
+        """(start time, deadline, empty archive) of one run; the deadline is inf without a budget."""
+        started = time.perf_counter()
+        deadline = started + self.time_budget_s if self.time_budget_s is not None else math.inf
+        # the objective keeps a reference scale: a fresh one per run keeps runs independent
+        archive = Archive(self.space, self.surrogate, self.constraints, Objective(self.objective),
+                          batch_size, count_tiles)
+        return started, deadline, archive
+
+
+class EvolutionarySearch(SearchStrategy):
     """Constrained (mu + lambda) evolutionary search against a surrogate.
 
     Each generation keeps the best half of the population (feasible ones by objective, then
@@ -634,15 +664,9 @@ class EvolutionarySearch:
         count_tiles: bool | None = None,
         progress: bool = True,
     ) -> None:
-        self.space = space
-        self.surrogate = surrogate
-        self.constraints = constraints if constraints is not None else Constraints()
-        Objective(objective)  # validates early
-        self.objective = objective
+        super().__init__(space, surrogate, constraints, objective, time_budget_s, seed, progress)
         self.population_size = _check_positive_int("population_size", population_size, 2)
         self.iterations = _check_positive_int("iterations", iterations, 0)
-        self.time_budget_s = _check_budget(time_budget_s)
-        self.seed = seed
         self.mutation_rate = _check_probability("mutation_rate", mutation_rate)
         self.crossover_prob = _check_probability("crossover_prob", crossover_prob)
         n_children = self.population_size - self.population_size // 2
@@ -651,16 +675,11 @@ class EvolutionarySearch:
         self.max_retries = _check_positive_int("max_retries", max_retries)
         self.pool_factor = _check_positive_int("pool_factor", pool_factor)
         self.count_tiles = count_tiles
-        self.progress = progress
 
     def run(self) -> SearchResult:
         """Search; return the best feasible architecture found and the history."""
-        started = time.perf_counter()
-        deadline = started + self.time_budget_s if self.time_budget_s is not None else math.inf
+        started, deadline, archive = self._start(self.batch_size, self.count_tiles)
         rng = as_rng(self.seed)
-        # the objective keeps a reference scale: a fresh one per run keeps runs independent
-        archive = Archive(self.space, self.surrogate, self.constraints, Objective(self.objective),
-                          self.batch_size, self.count_tiles)
         sampler = _Sampler(self.space, self.constraints.max_params)
 
         population = archive.score(self._initial_population(archive, sampler, rng, deadline), 0, deadline)
@@ -735,9 +754,9 @@ class EvolutionarySearch:
         return children
 
     def _child(self, parents: list[Any], rng: np.random.Generator) -> Any:
-        a = parents[int(rng.integers(len(parents)))]
+        a = pick(parents, rng)
         if len(parents) > 1 and rng.random() < self.crossover_prob:
-            b = parents[int(rng.integers(len(parents)))]
+            b = pick(parents, rng)
             child = self.space.crossover(a, b, rng)
             if child == a or child == b or rng.random() < self.mutation_rate:
                 child = self.space.mutate(child, rng)

@@ -23,13 +23,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import InvalidArchitectureError, SearchSpace, Seed, Shape, as_rng, check_choice, check_keys
+from .base import InvalidArchitectureError, SearchSpace, Seed, Shape, as_rng, check_choice, check_keys, pick
 
 OP_NAMES = ("skip", "none", "conv3x3", "conv1x1", "avgpool3x3")
 #: the names NAS-Bench-201's own API uses for the same operations
 NB201_OP_NAMES = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
 EDGES = ((1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4))
 SKIP, NONE, CONV3, CONV1, AVGPOOL = range(5)
+#: the four input->output paths of a cell, as indices into EDGES (nodes 1..4)
+PATHS = ((2,), (0, 4), (1, 5), (0, 3, 5))
 _CONV_KERNEL = {CONV3: 3, CONV1: 1}
 
 
@@ -177,8 +179,8 @@ class NB201Space(SearchSpace):
 
     def mutate(self, arch: NB201Arch, rng: Seed = None) -> NB201Arch:
         rng = as_rng(rng)
-        edge = int(rng.integers(len(EDGES)))
-        new_op = int(rng.choice([o for o in range(len(OP_NAMES)) if o != arch.ops[edge]]))
+        edge = pick(range(len(EDGES)), rng)
+        new_op = pick([o for o in range(len(OP_NAMES)) if o != arch.ops[edge]], rng)
         ops = list(arch.ops)
         ops[edge] = new_op
         return NB201Arch(tuple(ops))
@@ -195,6 +197,17 @@ class NB201Space(SearchSpace):
     def all_architectures(self) -> list[NB201Arch]:
         """Every cell, in NASLib tuple order."""
         return [NB201Arch(ops) for ops in itertools.product(range(len(OP_NAMES)), repeat=len(EDGES))]
+
+    def canonical(self, arch: NB201Arch) -> NB201Arch:
+        """The same network with every dead edge (on no live input->output path) set to
+        'none': cells with the same canonical form compute the same function.
+
+        Example:
+            >>> NB201Space().canonical(NB201Arch((2, 1, 1, 1, 1, 1)))  # edge (1,2) leads nowhere
+            NB201Arch(ops=(1, 1, 1, 1, 1, 1))
+        """
+        live = live_edges(np.asarray([arch.ops]))[0]
+        return NB201Arch(tuple(int(o) if ok else NONE for o, ok in zip(arch.ops, live)))
 
     @staticmethod
     def is_disconnected(arch: NB201Arch) -> bool:
@@ -254,3 +267,18 @@ class NB201Space(SearchSpace):
         rows = np.arange(len(ops))[:, None]
         out[rows, np.arange(len(EDGES))[None, :], ops] = 1.0
         return out.reshape(len(ops), len(EDGES) * len(OP_NAMES))  # -1 fails for zero archs
+
+
+def live_paths(ops: np.ndarray) -> np.ndarray:
+    """(n, 4) bool: which of the PATHS of each cell (rows of an (n, 6) op array) are live,
+    i.e. have no 'none' edge."""
+    return np.stack([np.all(ops[:, list(p)] != NONE, axis=1) for p in PATHS], axis=1)
+
+
+def live_edges(ops: np.ndarray) -> np.ndarray:
+    """(n, 6) bool: which edges of each cell lie on a live path (the others do nothing)."""
+    path_live = live_paths(ops)
+    edge_live = np.zeros(ops.shape, dtype=bool)
+    for k, p in enumerate(PATHS):
+        edge_live[:, list(p)] |= path_live[:, [k]]
+    return edge_live

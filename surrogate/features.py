@@ -24,10 +24,8 @@ import numpy as np
 # --- NB201 --------------------------------------------------------------------------------
 # search_spaces is a sibling package that never imports surrogate, so no import cycle.
 from search_spaces.base import tiles_for_shape
-from search_spaces.nb201 import AVGPOOL, CONV1, CONV3, EDGES, NONE, OP_NAMES, NB201Arch, NB201Space
-
-#: the four input->output paths of an NB201 cell, as indices into EDGES (nodes 1..4)
-NB201_PATHS = ((2,), (0, 4), (1, 5), (0, 3, 5))
+from search_spaces.nb201 import AVGPOOL, CONV1, CONV3, EDGES, NONE, OP_NAMES, NB201Arch, NB201Space, live_edges, live_paths
+from search_spaces.nb201 import PATHS as NB201_PATHS
 _N_OPS = len(OP_NAMES)
 _N_EDGES = len(EDGES)
 
@@ -56,10 +54,8 @@ def _nb201_derived(ops: np.ndarray) -> tuple[np.ndarray, list[str]]:
     is_conv = (ops == CONV3) | (ops == CONV1)
     # A path is live when none of its edges is 'none'; an edge is live when it lies on a live
     # path. Dead edges do nothing to the output, so the "effective" cell replaces them by none.
-    path_live = np.stack([np.all(ops[:, list(p)] != NONE, axis=1) for p in NB201_PATHS], axis=1)
-    edge_live = np.zeros((n, _N_EDGES), dtype=bool)
-    for k, p in enumerate(NB201_PATHS):
-        edge_live[:, list(p)] |= path_live[:, [k]]
+    path_live = live_paths(ops)
+    edge_live = live_edges(ops)
     eff_ops = np.where(edge_live, ops, NONE)
 
     for op, op_name in enumerate(OP_NAMES):

@@ -94,8 +94,25 @@ def test_table_oracle_and_oracle_scorer():
 
 @pytest.mark.parametrize("kwargs", [
     {"n_initial": 50, "n_queries": 20}, {"n_queries": 0}, {"batch_per_round": 0},
-    {"search_kwargs": {"seed": 3}}, {"avm_margin": -1.0},
+    {"search_kwargs": {"seed": 3}}, {"avm_margin": -1.0}, {"min_feasible_prob": 1.5},
+    {"local_fraction": -0.1}, {"n_local_parents": 0},
 ])
 def test_loop_rejects_bad_settings(kwargs):
-    with pytest.raises(ValueError):
+    name = next(iter(kwargs)) if len(kwargs) == 1 and "search_kwargs" not in kwargs else ""
+    with pytest.raises(ValueError, match=name):
         SurrogateAssistedSearch(NB201Space(), CountingOracle(), small_surrogate, **kwargs)
+
+
+def test_loop_does_not_evaluate_another_encoding_of_an_evaluated_network():
+    # NB201 cells with dead edges build the same network as their canonical form
+    oracle = CountingOracle()
+    space = NB201Space()
+    SurrogateAssistedSearch(space, oracle, small_surrogate, Constraints(max_avm=1.0),
+                            n_initial=8, n_queries=30, batch_per_round=11,
+                            search_kwargs={"population_size": 40, "iterations": 10},
+                            seed=1, progress=False).run()
+    later = oracle.asked[8:]  # the initial sample is spread over the space, not screened
+    seen = {space.canonical(a) for a in oracle.asked[:8]}
+    for arch in later:
+        assert space.canonical(arch) not in seen
+        seen.add(space.canonical(arch))

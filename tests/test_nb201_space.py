@@ -186,3 +186,32 @@ def test_changing_any_edge_changes_the_encoding() -> None:
         ops = list(base.ops)
         ops[edge] = op
         assert not np.array_equal(SPACE.encode(base), SPACE.encode(NB201Arch(tuple(ops))))
+
+
+def test_canonical_cell_computes_the_same_function() -> None:
+    # a cell whose dead edges carry convolutions: the canonical one drops them
+    space = NB201Space(channels=4, cells_per_stage=1)
+    rng = np.random.default_rng(0)
+    changed = 0
+    for _ in range(30):
+        arch = space.sample(rng)
+        canon = space.canonical(arch)
+        assert space.canonical(canon) == canon
+        if canon == arch:
+            continue
+        changed += 1
+        assert all(c == NONE or c == a for a, c in zip(arch.ops, canon.ops))
+        torch.manual_seed(0)
+        model = space.build(arch, (1, 8, 8), 5).eval()
+        other = space.build(canon, (1, 8, 8), 5).eval()
+        shared = {k: v for k, v in model.state_dict().items() if k in other.state_dict()}
+        other.load_state_dict(shared, strict=False)
+        x = torch.randn(3, 1, 8, 8)
+        with torch.no_grad():
+            assert torch.allclose(model(x), other(x), atol=1e-6)
+    assert changed > 0
+
+
+def test_every_disconnected_cell_has_the_all_none_canonical_form() -> None:
+    forms = {SPACE.canonical(a) for a in SPACE.all_architectures() if SPACE.is_disconnected(a)}
+    assert forms == {NB201Arch((NONE,) * 6)}
