@@ -24,7 +24,8 @@ import numpy as np
 # --- NB201 --------------------------------------------------------------------------------
 # search_spaces is a sibling package that never imports surrogate, so no import cycle.
 from search_spaces.base import tiles_for_shape
-from search_spaces.nb201 import AVGPOOL, CONV1, CONV3, EDGES, NONE, OP_NAMES, NB201Arch, NB201Space, live_edges, live_paths
+from search_spaces.nb201 import (AVGPOOL, CONV1, CONV3, EDGES, NONE, OP_NAMES, NB201Arch, NB201Space,
+                                 live_edges, live_paths)
 from search_spaces.nb201 import PATHS as NB201_PATHS
 _N_OPS = len(OP_NAMES)
 _N_EDGES = len(EDGES)
@@ -43,7 +44,6 @@ def _nb201_all_ops() -> np.ndarray:
 
 def _nb201_derived(ops: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Graph features of NB201 cells from an (n, 6) int array of op indices."""
-    n = len(ops)
     cols: list[np.ndarray] = []
     names: list[str] = []
 
