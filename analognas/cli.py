@@ -359,7 +359,6 @@ def cmd_bench_throughput(args: argparse.Namespace) -> int:
 @command("bench train")
 def cmd_bench_train(args: argparse.Namespace) -> int:
     from analognas.train_bench import benchmark_training
-
     from analognas.training import num_threads
 
     with num_threads(args.num_threads):

@@ -43,6 +43,7 @@ from .search import (
     EvolutionarySearch,
     ObjectiveLike,
     _check_positive_int,
+    _check_probability,
     _robust_scale,
     _Sampler,
     _unique_samples,
@@ -245,12 +246,8 @@ class SurrogateAssistedSearch:
         self.avm_margin = avm_margin
         self.n_seed_archs = _check_positive_int("n_seed_archs", n_seed_archs, 0)
         self.bootstrap = bool(bootstrap)
-        if not (isinstance(min_feasible_prob, (int, float)) and 0 <= min_feasible_prob <= 1):
-            raise ValueError(f"min_feasible_prob={min_feasible_prob!r} must be a probability in [0, 1]")
-        self.min_feasible_prob = float(min_feasible_prob)
-        if not (isinstance(local_fraction, (int, float)) and 0 <= local_fraction <= 1):
-            raise ValueError(f"local_fraction={local_fraction!r} must be a number in [0, 1]")
-        self.local_fraction = float(local_fraction)
+        self.min_feasible_prob = _check_probability("min_feasible_prob", min_feasible_prob)
+        self.local_fraction = _check_probability("local_fraction", local_fraction)
         self.n_local_parents = _check_positive_int("n_local_parents", n_local_parents)
         self.n_local_mutations = _check_positive_int("n_local_mutations", n_local_mutations)
         self.seed = seed

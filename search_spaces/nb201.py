@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Mapping
 from typing import Any
@@ -206,17 +207,12 @@ class NB201Space(SearchSpace):
             >>> NB201Space().canonical(NB201Arch((2, 1, 1, 1, 1, 1)))  # edge (1,2) leads nowhere
             NB201Arch(ops=(1, 1, 1, 1, 1, 1))
         """
-        live = live_edges(np.asarray([arch.ops]))[0]
-        return NB201Arch(tuple(int(o) if ok else NONE for o, ok in zip(arch.ops, live)))
+        return NB201Arch(_canonical_ops(arch.ops))
 
     @staticmethod
     def is_disconnected(arch: NB201Arch) -> bool:
         """True when no path of non-'none' edges joins the cell's input to its output."""
-        reach = {1}
-        for (src, dst), op in zip(EDGES, arch.ops):  # EDGES is in topological order
-            if op != NONE and src in reach:
-                reach.add(dst)
-        return 4 not in reach
+        return not live_paths(np.asarray([arch.ops])).any()
 
     # --- networks -----------------------------------------------------------------------
     def build(self, arch: NB201Arch, input_shape: tuple[int, int, int] = (3, 32, 32),
@@ -267,6 +263,12 @@ class NB201Space(SearchSpace):
         rows = np.arange(len(ops))[:, None]
         out[rows, np.arange(len(EDGES))[None, :], ops] = 1.0
         return out.reshape(len(ops), len(EDGES) * len(OP_NAMES))  # -1 fails for zero archs
+
+
+@functools.lru_cache(maxsize=None)  # at most 15,625 cells; the search loop asks for thousands per round
+def _canonical_ops(ops: tuple[int, ...]) -> tuple[int, ...]:
+    live = live_edges(np.asarray([ops]))[0]
+    return tuple(int(o) if ok else NONE for o, ok in zip(ops, live))
 
 
 def live_paths(ops: np.ndarray) -> np.ndarray:

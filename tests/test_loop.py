@@ -98,7 +98,7 @@ def test_table_oracle_and_oracle_scorer():
     {"local_fraction": -0.1}, {"n_local_parents": 0},
 ])
 def test_loop_rejects_bad_settings(kwargs):
-    name = next(iter(kwargs)) if len(kwargs) == 1 and "search_kwargs" not in kwargs else ""
+    name = next(iter(kwargs)) if len(kwargs) == 1 and "search_kwargs" not in kwargs else None
     with pytest.raises(ValueError, match=name):
         SurrogateAssistedSearch(NB201Space(), CountingOracle(), small_surrogate, **kwargs)
 
@@ -116,3 +116,28 @@ def test_loop_does_not_evaluate_another_encoding_of_an_evaluated_network():
     for arch in later:
         assert space.canonical(arch) not in seen
         seen.add(space.canonical(arch))
+
+
+def test_rank_puts_likely_infeasible_candidates_after_the_rest():
+    from analognas.loop import _LoopState
+
+    space = NB201Space()
+    loop = SurrogateAssistedSearch(space, CountingOracle(), small_surrogate, Constraints(max_avm=1.0),
+                                   min_feasible_prob=0.5, progress=False)
+    archs = space.sample_many(3, rng=0)
+    # the first has by far the best objective but a predicted AVM well above the limit
+    cands = pd.DataFrame({"arch": pd.Series(archs, dtype=object), "acc_1d": [95.0, 85.0, 84.0],
+                          "acc_1d_std": [0.2] * 3, "avm": [3.0, 0.2, 0.3],
+                          "params": [1000] * 3, "tiles": pd.array([1] * 3, dtype="Int64")})
+    queried = pd.DataFrame({"feasible": [True], "objective": [80.0]})
+    errors = {"objective": (0.0, 1.0), "avm": (0.0, 0.2)}
+    p = loop.feasible_probability(cands, errors)
+    assert p[0] < 0.01 and p[1] > 0.99
+    assert list(loop._rank(_LoopState(), cands.copy(), queried, errors)) == [1, 2, 0]
+    # without the threshold the acquisition alone decides, and EI * P still ranks it last here,
+    # but a huge objective edge wins
+    loop.min_feasible_prob = 0.0
+    cands.loc[0, "acc_1d"], cands.loc[0, "avm"] = 400.0, 1.1
+    assert loop._rank(_LoopState(), cands.copy(), queried, errors)[0] == 0
+    loop.min_feasible_prob = 0.5
+    assert loop._rank(_LoopState(), cands.copy(), queried, errors)[0] == 1

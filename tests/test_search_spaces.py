@@ -220,3 +220,16 @@ def test_encode_is_fixed_length_and_matches_encode_many(space: SearchSpace) -> N
 def test_feature_names_is_a_copy(space: SearchSpace) -> None:
     space.feature_names.append("junk")
     assert "junk" not in space.feature_names
+
+
+def test_pick_is_uniform_over_the_options() -> None:
+    from search_spaces.base import pick
+
+    rng = np.random.default_rng(0)
+    options = ("a", "b", "c", "d", "e")
+    counts = {o: 0 for o in options}
+    for _ in range(20_000):
+        counts[pick(options, rng)] += 1
+    # 4,000 expected each; 5 standard deviations is about 280
+    assert all(abs(c - 4_000) < 300 for c in counts.values()), counts
+    assert pick(range(3, 4), rng) == 3
