@@ -258,6 +258,15 @@ class SearchResult:
         return len(self.history)
 
 
+_PARETO_CHUNK = 256
+
+
+def _dominated_by(front: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``out[i, j]``: front member j dominates point i (all objectives minimised)."""
+    f, p = front[None, :, :], points[:, None, :]
+    return (f <= p).all(axis=2) & (f < p).any(axis=2)
+
+
 def pareto_front(df: pd.DataFrame) -> pd.DataFrame:
     """Rows of ``df`` not dominated on acc_1d (max), avm (min), params (min).
 
@@ -268,26 +277,25 @@ def pareto_front(df: pd.DataFrame) -> pd.DataFrame:
     """
     if len(df) == 0:
         return df.copy()
-    acc = df["acc_1d"].to_numpy(dtype=float)
-    avm = df["avm"].to_numpy(dtype=float)
-    params = df["params"].to_numpy(dtype=float)
-    # A dominator comes before the point it dominates in this order, and a point dominated by
-    # anything is dominated by a front member (dominance is transitive), so one pass that
-    # compares each point with the front found so far is enough.
-    order = np.lexsort((params, avm, -acc))
-    f_acc, f_avm, f_par = (np.empty(len(df)) for _ in range(3))
-    n = 0
-    keep = []
-    for i in order:
-        a, v, p = acc[i], avm[i], params[i]
-        if n:
-            weak = (f_avm[:n] <= v) & (f_par[:n] <= p)
-            strict = (f_acc[:n] > a) | (f_avm[:n] < v) | (f_par[:n] < p)
-            if np.any(weak & strict):
-                continue
-        f_acc[n], f_avm[n], f_par[n] = a, v, p
-        n += 1
-        keep.append(i)
+    # Minimise all three; sorted so that a dominator always comes before the point it dominates.
+    x = np.column_stack([-df["acc_1d"].to_numpy(dtype=float), df["avm"].to_numpy(dtype=float),
+                         df["params"].to_numpy(dtype=float)])
+    order = np.lexsort((x[:, 2], x[:, 1], x[:, 0]))
+    x = x[order]
+    # Chunks of points are checked at once against the front so far and against the earlier
+    # points of their own chunk. Points dropped from earlier chunks need no check: whatever
+    # they dominate, the front member dominating them does too (dominance is transitive).
+    keep = np.zeros(len(x), dtype=bool)
+    front = x[:0]
+    for lo in range(0, len(x), _PARETO_CHUNK):
+        idx = lo + np.flatnonzero(~_dominated_by(front, x[lo : lo + _PARETO_CHUNK]).any(axis=1))
+        # the few survivors against each other: j < i may dominate i
+        rest = x[idx]
+        earlier = np.tri(len(idx), k=-1, dtype=bool)
+        idx = idx[~(_dominated_by(rest, rest) & earlier).any(axis=1)]
+        keep[idx] = True
+        front = np.concatenate([front, x[idx]])
+    keep = order[keep]
     return df.iloc[keep]
 
 

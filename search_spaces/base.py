@@ -95,10 +95,11 @@ class SearchSpace(abc.ABC):
     def sample(self, rng: Seed = None, max_params: int | None = None) -> Any:
         """Draw one architecture in canonical form (optionally below ``max_params`` parameters)."""
 
-    def sample_many(self, n: int, rng: Seed = None, max_params: int | None = None) -> list[Any]:
-        """Draw ``n`` architectures (duplicates possible) from one random stream."""
+    def sample_many(self, n: int, rng: Seed = None, max_params: int | None = None, **kwargs: Any) -> list[Any]:
+        """Draw ``n`` architectures (duplicates possible) from one random stream; keyword
+        arguments go to ``sample`` (e.g. the ResNet-like space's ``input_shape``)."""
         rng = as_rng(rng)
-        return [self.sample(rng, max_params=max_params) for _ in range(n)]
+        return [self.sample(rng, max_params=max_params, **kwargs) for _ in range(n)]
 
     @abc.abstractmethod
     def from_dict(self, d: Mapping[str, Any]) -> Any:

@@ -93,11 +93,27 @@ class ResNetArch:
     out_channel0: int
     kernel0: int
     blocks: tuple[MainBlock, ...]
+    # The search hashes each architecture several times (archive, caches, sets); the generated
+    # hash walks every block each time, so it is computed once, when first asked for (a
+    # mutation builds intermediate architectures that are never hashed).
+    _hash: int | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # A list would make the value unhashable; accept one and store the tuple.
         if not isinstance(self.blocks, tuple):
             object.__setattr__(self, "blocks", tuple(self.blocks))
+
+    def __hash__(self) -> int:
+        h = self._hash
+        if h is None:
+            h = hash((self.out_channel0, self.kernel0, self.blocks))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Rebuild through the constructor: string hashes differ between processes, so a
+        # pickled _hash would be wrong in another one (e.g. a Dask worker).
+        return ResNetArch, (self.out_channel0, self.kernel0, self.blocks)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -4,7 +4,8 @@
   blend is a score whose *order* is what matters; it is mapped linearly onto the training
   labels' mean and spread so that it reads roughly like an accuracy.
 - ``acc_1d_std`` and ``avm``: XGBoost regressors, fitted on a signed log of the target
-  (both are skewed: a few networks drift or spread a lot) and mapped back.
+  (both are skewed: a few networks drift or spread a lot) and mapped back. With
+  ``params={"avm_per_error": True}`` AVM is modelled as a share of the 1-day error.
 
 Example:
     >>> from search_spaces import NB201Space
@@ -70,7 +71,15 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "avm": dict(DEFAULT_TREE_PARAMS),
     # weight of the regressor in the acc_1d blend (0: ranker only, 1: regressor only)
     "acc_1d_blend": 0.5,
+    # True: model AVM as a share of the 1-day error, avm / (100 - acc_1d) (accuracies in
+    # percent), and predict that share times (100 - predicted acc_1d), so that the accuracy
+    # model carries part of the AVM prediction (networks that err more lose more to drift).
+    # Off by default: on random AnalogNAS-Bench splits it ranked AVM no better than the plain
+    # model; the surrogate-assisted loop, whose tables are search-chosen, turns it on (README).
+    "avm_per_error": False,
 }
+#: the error floor (points) under the AVM share, so near-perfect networks do not divide by ~0
+_MIN_ERROR = 1.0
 
 
 class NotFittedError(RuntimeError):
@@ -100,7 +109,14 @@ def _merge_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     blend = merged["acc_1d_blend"]
     if not isinstance(blend, (int, float)) or not 0.0 <= blend <= 1.0:
         raise ValueError(f"params['acc_1d_blend']={blend!r} must be a number in [0, 1]")
+    if not isinstance(merged["avm_per_error"], bool):
+        raise ValueError(f"params['avm_per_error']={merged['avm_per_error']!r} must be True or False")
     return merged
+
+
+def _error(acc: np.ndarray) -> np.ndarray:
+    """The 1-day error in points (accuracies in percent), floored at ``_MIN_ERROR``."""
+    return np.maximum(100.0 - acc, _MIN_ERROR)
 
 
 def _versions() -> dict[str, str]:
@@ -209,6 +225,8 @@ class AnalogSurrogate:
         boosters: dict[str, xgb.Booster] = {}
         scaling: dict[str, Any] = {}
         n_train: dict[str, int] = {}
+        if self.params["avm_per_error"]:  # NaN where acc_1d is missing: those rows drop out
+            ys["avm"] = ys["avm"] / _error(ys["acc_1d"])
         for target in TARGETS:
             y = ys[target]
             bad = ok & ~np.isfinite(y)
@@ -247,9 +265,16 @@ class AnalogSurrogate:
         return boosters, scaling
 
     def _predict_target(self, target: str, X: np.ndarray, boosters: Mapping[str, xgb.Booster],
-                        scaling: Mapping[str, Any]) -> np.ndarray:
+                        scaling: Mapping[str, Any], acc_1d: np.ndarray | None = None) -> np.ndarray:
+        """One target's predictions; AVM with ``avm_per_error`` needs acc_1d's (computed
+        from ``boosters`` unless given)."""
         if target != "acc_1d":
-            return _slog_inv(boosters[target].inplace_predict(X).astype(np.float64))
+            pred = _slog_inv(boosters[target].inplace_predict(X).astype(np.float64))
+            if target == "avm" and self.params["avm_per_error"]:
+                if acc_1d is None:
+                    acc_1d = self._predict_target("acc_1d", X, boosters, scaling)
+                pred *= _error(acc_1d)
+            return pred
         w = float(self.params["acc_1d_blend"])
         z = np.zeros(len(X))
         for key, weight in (("acc_1d_ranker", 1.0 - w), ("acc_1d_regressor", w)):
@@ -273,7 +298,9 @@ class AnalogSurrogate:
             raise ValueError(f"X must have shape (n, {len(self.feature_names_)}), got {X.shape}")
         if len(X) == 0:
             return pd.DataFrame({t: np.zeros(0) for t in TARGETS})
-        return pd.DataFrame({t: self._predict_target(t, X, self.boosters_, self.scaling_) for t in TARGETS})
+        acc = self._predict_target("acc_1d", X, self.boosters_, self.scaling_)
+        return pd.DataFrame({t: acc if t == "acc_1d" else self._predict_target(t, X, self.boosters_, self.scaling_, acc)
+                             for t in TARGETS})
 
     def predict(self, archs: Sequence[Any]) -> pd.DataFrame:
         """DataFrame with columns acc_1d (score: order matters), acc_1d_std, avm; one row per arch."""
@@ -374,7 +401,8 @@ class AnalogSurrogate:
                 f"{len(names)} this version computes for {space!r} (only in the file: {only_saved[:5]}, "
                 f"only now: {only_now[:5]}); refit it"
             )
-        model = cls(space, params=meta["params"], seed=meta["seed"], n_jobs=n_jobs)
+        # a model saved before avm_per_error existed predicts AVM on its own
+        model = cls(space, params={"avm_per_error": False, **meta["params"]}, seed=meta["seed"], n_jobs=n_jobs)
         boosters = {}
         # Our fixed file names, never paths taken from the metadata.
         for key, fname in MODEL_FILES.items():

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import collections
 import copy
+import dataclasses
+import os
+import pickle
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -216,6 +221,9 @@ def test_capped_sampling_uses_the_given_shape() -> None:
     for seed in range(50):
         arch = SPACE.sample(seed, max_params=cap, input_shape=(64, 8, 8), num_classes=50)
         assert SPACE.num_params(arch, (64, 8, 8), 50) < cap
+    # sample_many passes the shape on to sample
+    many = SPACE.sample_many(50, 0, max_params=cap, input_shape=(64, 8, 8), num_classes=50)
+    assert max(SPACE.num_params(a, (64, 8, 8), 50) for a in many) < cap
 
 
 def test_cap_below_the_smallest_network_is_an_error() -> None:
@@ -429,3 +437,24 @@ def test_encode_one_hot_type_per_used_slot() -> None:
     types = enc[:, 3:].reshape(-1, 5, 7)[:, :, :4].sum(axis=2)
     used = np.arange(5)[None, :] < enc[:, 2:3]
     np.testing.assert_array_equal(types, used.astype(float))
+
+
+def test_cached_hash_survives_pickling_into_another_process():
+    # ResNetArch caches its hash; block types are strings, whose hashes differ between
+    # processes, so an unpickled architecture must hash as one built there (a Dask worker's
+    # dict lookups depend on it).
+    arch = ResNetLikeSpace().sample(0)
+    assert hash(arch) == hash(ResNetArch(arch.out_channel0, arch.kernel0, list(arch.blocks)))
+    assert hash(dataclasses.replace(arch, kernel0=7)) == hash(ResNetArch(arch.out_channel0, 7, arch.blocks))
+    code = (
+        "import pickle, sys\n"
+        "from search_spaces import ResNetArch\n"
+        "a = pickle.loads(sys.stdin.buffer.read())\n"
+        "b = ResNetArch(a.out_channel0, a.kernel0, a.blocks)\n"
+        "assert hash(a) == hash(b) and a in {b: 1}, 'stale hash'\n"
+    )
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(arch), env=env,
+                              capture_output=True)
+        assert done.returncode == 0, done.stderr.decode()

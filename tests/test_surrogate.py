@@ -14,6 +14,7 @@ from search_spaces import MainBlock, NB201Arch, NB201Space, ResNetArch, ResNetLi
 from surrogate import (AnalogSurrogate, NotFittedError, feature_matrix, kendall_tau, ndcg_at_k,
                        precision_at_k, spearman_rho)
 from surrogate.features import RESNET_DERIVED
+from surrogate.model import DEFAULT_TREE_PARAMS
 
 SMALL = {k: {"n_estimators": 60} for k in ("acc_1d_ranker", "acc_1d_regressor", "acc_1d_std", "avm")}
 
@@ -208,6 +209,39 @@ def test_tuning_is_seeded_and_updates_params():
     assert best[0] == best[1] and set(best[0]) == {"acc_1d"}
     model = AnalogSurrogate(space, n_jobs=1)
     model.tune(archs, table, n_trials=2, cv=2, seed=5, targets=("avm",))
-    assert model.params["avm"]["n_estimators"] == 400  # the first trial is the default setting
+    # the first trial is the default setting
+    assert model.params["avm"]["n_estimators"] == DEFAULT_TREE_PARAMS["n_estimators"]
     with pytest.raises(ValueError, match="cv=1"):
         model.tune(archs, table, cv=1)
+
+
+def test_avm_is_modelled_as_a_share_of_the_error():
+    space = NB201Space()
+    archs, table = _synthetic(space, 200, seed=5)
+    table["acc_1d"] = 50 + table["acc_1d"] / 2  # percent-like accuracies, 50-90
+    table["avm"] = 0.05 * (100 - table["acc_1d"])  # drift loses a fixed share of the error
+    test = space.sample_many(300, rng=6)
+    shares = {}
+    for per_error in (True, False):
+        model = AnalogSurrogate(space, params={"avm_per_error": per_error}, n_jobs=1).fit(archs, table)
+        pred = model.predict(test)
+        shares[per_error] = pred["avm"] / (100 - pred["acc_1d"])
+    # with the share model AVM follows the predicted accuracy exactly; on its own it does not
+    assert np.allclose(shares[True], shares[True].median(), rtol=0.02)
+    assert abs(shares[True].median() - 0.05) < 0.005
+    assert shares[False].std() > 5 * shares[True].std()
+    with pytest.raises(ValueError, match=r"avm_per_error.*'yes'.*True or False"):
+        AnalogSurrogate(space, params={"avm_per_error": "yes"})
+
+
+def test_a_model_saved_before_avm_per_error_loads_as_before(tmp_path):
+    space = NB201Space()
+    archs, table = _synthetic(space, 80, seed=6)
+    old = AnalogSurrogate(space, params={**SMALL, "avm_per_error": False}, n_jobs=1).fit(archs, table)
+    path = old.save(tmp_path / "old")
+    meta = json.loads((path / "metadata.json").read_text())
+    del meta["params"]["avm_per_error"]  # as written by earlier versions
+    (path / "metadata.json").write_text(json.dumps(meta))
+    loaded = AnalogSurrogate.load(path)
+    assert loaded.params["avm_per_error"] is False
+    pd.testing.assert_frame_equal(loaded.predict(archs), old.predict(archs), check_exact=True)
