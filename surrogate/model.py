@@ -265,16 +265,11 @@ class AnalogSurrogate:
         return boosters, scaling
 
     def _predict_target(self, target: str, X: np.ndarray, boosters: Mapping[str, xgb.Booster],
-                        scaling: Mapping[str, Any], acc_1d: np.ndarray | None = None) -> np.ndarray:
-        """One target's predictions; AVM with ``avm_per_error`` needs acc_1d's (computed
-        from ``boosters`` unless given)."""
+                        scaling: Mapping[str, Any]) -> np.ndarray:
+        """One model's predictions on the scale it was fitted on (AVM: the share of the error
+        with ``avm_per_error``)."""
         if target != "acc_1d":
-            pred = _slog_inv(boosters[target].inplace_predict(X).astype(np.float64))
-            if target == "avm" and self.params["avm_per_error"]:
-                if acc_1d is None:
-                    acc_1d = self._predict_target("acc_1d", X, boosters, scaling)
-                pred *= _error(acc_1d)
-            return pred
+            return _slog_inv(boosters[target].inplace_predict(X).astype(np.float64))
         w = float(self.params["acc_1d_blend"])
         z = np.zeros(len(X))
         for key, weight in (("acc_1d_ranker", 1.0 - w), ("acc_1d_regressor", w)):
@@ -298,9 +293,10 @@ class AnalogSurrogate:
             raise ValueError(f"X must have shape (n, {len(self.feature_names_)}), got {X.shape}")
         if len(X) == 0:
             return pd.DataFrame({t: np.zeros(0) for t in TARGETS})
-        acc = self._predict_target("acc_1d", X, self.boosters_, self.scaling_)
-        return pd.DataFrame({t: acc if t == "acc_1d" else self._predict_target(t, X, self.boosters_, self.scaling_, acc)
-                             for t in TARGETS})
+        pred = {t: self._predict_target(t, X, self.boosters_, self.scaling_) for t in TARGETS}
+        if self.params["avm_per_error"]:
+            pred["avm"] *= _error(pred["acc_1d"])
+        return pd.DataFrame(pred)
 
     def predict(self, archs: Sequence[Any]) -> pd.DataFrame:
         """DataFrame with columns acc_1d (score: order matters), acc_1d_std, avm; one row per arch."""

@@ -77,10 +77,10 @@ def _tune_target(model: Any, X: np.ndarray, table: Any, target: str, n_trials: i
 
     def objective(trial: Any) -> float:
         tree = suggest_tree_params(trial)
-        # AVM's trees are tuned on AVM alone (avm_per_error off): a fold fits one target
+        # a fold fits one target on its own values: AVM's trees are tuned on AVM itself, also
+        # for a model that will fit it as a share of the error (avm_per_error)
         trial_model = AnalogSurrogate(model.space, params={**{k: tree for k in keys},
-                                                           "acc_1d_blend": model.params["acc_1d_blend"],
-                                                           "avm_per_error": False},
+                                                           "acc_1d_blend": model.params["acc_1d_blend"]},
                                       seed=model.seed, n_jobs=model.n_jobs)
         taus = []
         for train, test in folds:
