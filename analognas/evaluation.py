@@ -35,7 +35,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .data import DatasetBundle, load_dataset
-from .hardware import AnalogHardware, _known_fields
+from .hardware import AnalogHardware, _known_fields, strided_unfold, strided_unfold_default
 from .training import TrainingConfig, accuracy, num_threads, train_hwa
 
 ONE_DAY = 86400.0
@@ -157,12 +157,14 @@ class EvaluationResult:
 
 def drift_accuracies(model: nn.Module, data: DatasetBundle,
                      evaluation: EvaluationConfig = EvaluationConfig(), seed: int = 0,
-                     device: str | torch.device | None = None) -> np.ndarray:
+                     device: str | torch.device | None = None, strided: bool | None = None) -> np.ndarray:
     """Test accuracy (%) of an aihwkit model, shape (n_reps, len(times)).
 
     Each repetition programs the weights anew (``program_analog_weights``), then drifts them to
     each time in turn (``drift_analog_weights(t)`` starts from the programmed weights, so one
     programming serves all times). Seeded: aihwkit draws its noise from torch's RNG.
+    ``strided``: compute convolutions through ``hardware.strided_unfold`` (identical values;
+    None: on CUDA only, where it is faster).
     """
     if device is None:
         device = next(model.parameters()).device
@@ -171,11 +173,12 @@ def drift_accuracies(model: nn.Module, data: DatasetBundle,
     model.eval()  # aihwkit refuses to program or drift in training mode
     torch.manual_seed(seed)
     acc = np.empty((evaluation.n_reps, len(evaluation.times)))
-    for rep in range(evaluation.n_reps):
-        model.program_analog_weights()
-        for j, t in enumerate(evaluation.times):
-            model.drift_analog_weights(t)
-            acc[rep, j] = accuracy(model, x, y, batch_size)
+    with strided_unfold(model, strided_unfold_default(device) if strided is None else strided):
+        for rep in range(evaluation.n_reps):
+            model.program_analog_weights()
+            for j, t in enumerate(evaluation.times):
+                model.drift_analog_weights(t)
+                acc[rep, j] = accuracy(model, x, y, batch_size)
     return acc
 
 

@@ -26,9 +26,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import platform
 import time
-import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,6 +39,7 @@ from torch.utils.data import TensorDataset
 
 from .data import DatasetBundle
 from .evaluation import DEFAULT_TIMES, ONE_DAY, EvaluationConfig, drift_accuracies
+from . import hardware as hw
 from .hardware import AnalogHardware, to_analog
 from .training import TrainingConfig
 
@@ -75,54 +76,6 @@ def _train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y
     return step
 
 
-def _strided_conv2d_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
-    """AnalogConv2d.forward with the im2col done by ``Tensor.unfold`` views and one copy.
-
-    Builds exactly the matrix aihwkit's own path builds (``F.unfold(...).transpose(-1, -2)``:
-    one row per output pixel, columns in (channel, kh, kw) order) and hands it to the same
-    analog tile, so every simulated non-ideality is unchanged; on CPU ``aten::im2col`` is the
-    single largest cost of an analog forward pass.
-    """
-    kh, kw = self.kernel_size
-    (sh, sw), (ph, pw) = self.stride, self.padding
-    xp = torch.nn.functional.pad(x, (pw, pw, ph, ph)) if ph or pw else x
-    patches = xp.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H', W', kh, kw), a view
-    n, c, h, w = patches.shape[:4]
-    cols = patches.permute(0, 2, 3, 1, 4, 5).reshape(n, h * w, c * kh * kw)
-    out = self.analog_module(cols).transpose(-1, -2)
-    return out.reshape(n, self.out_channels, h, w)
-
-
-def use_strided_unfold(model: nn.Module) -> int:
-    """Give the aihwkit ``AnalogConv2d`` layers of ``model`` the strided im2col (in place).
-
-    Only layers that take aihwkit's unfold path are changed (4-D input, dilation 1, not
-    indexed); the values the tiles see, hence the forward outputs, are identical, and the
-    gradients equal up to float rounding (the im2col backward sums in another order). The override is an instance attribute:
-    apply it after conversion, not before copying or pickling the model. Returns the number of
-    layers changed.
-
-    Example:
-        >>> from analognas import to_analog
-        >>> use_strided_unfold(to_analog(nn.Sequential(nn.Conv2d(1, 2, 3))))   # doctest: +SKIP
-        1
-    """
-    from aihwkit.nn.modules.conv import AnalogConv2d
-
-    changed = 0
-    for m in model.modules():
-        if (isinstance(m, AnalogConv2d) and not m.use_indexed and tuple(m.dilation) == (1, 1)
-                and not isinstance(m.padding, str)):
-            base = m.forward
-
-            def forward(self: Any, x: torch.Tensor, _base: Callable = base) -> torch.Tensor:
-                return _strided_conv2d_forward(self, x) if x.dim() == 4 else _base(x)
-
-            m.forward = types.MethodType(forward, m)
-            changed += 1
-    return changed
-
-
 def _check_positive(name: str, value: Any, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name}={value!r} is not allowed; allowed: an integer >= {minimum}")
@@ -141,7 +94,7 @@ def benchmark_training(
     input_shape: tuple[int, int, int] = (3, 32, 32),
     num_classes: int = 10,
     eval_batch_size: int = 1024,
-    strided_unfold: bool = False,
+    strided_unfold: bool | None = None,
     seed: int = 0,
     verbose: bool = True,
 ) -> pd.DataFrame:
@@ -154,8 +107,8 @@ def benchmark_training(
         eval_images, n_reps, times, eval_batch_size: the drift evaluation that is timed.
         hardware: the analog hardware (default ``AnalogHardware()``).
         input_shape, num_classes: of the synthetic data (CIFAR-10-like by default).
-        strided_unfold: time the analog network with ``use_strided_unfold`` (same values,
-            faster im2col on CPU).
+        strided_unfold: time the analog network with ``hardware.strided_unfold`` (same
+            values); None: as training and evaluation do, i.e. on CUDA only.
         verbose: print the table.
 
     Example:
@@ -180,6 +133,7 @@ def benchmark_training(
     full_cfg = EvaluationConfig(n_reps=n_reps, times=times, batch_size=eval_batch_size)
     once_cfg = EvaluationConfig(n_reps=1, times=(ONE_DAY,), batch_size=eval_batch_size)
 
+    strided = hw.strided_unfold_default(dev) if strided_unfold is None else bool(strided_unfold)
     space = ResNetLikeSpace()
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch_size, *input_shape, generator=gen).to(dev)
@@ -201,28 +155,28 @@ def benchmark_training(
         from aihwkit.optim import AnalogSGD
 
         analog = to_analog(model, hardware)
-        if strided_unfold:
-            use_strided_unfold(analog)
         analog.train()
         aopt = AnalogSGD(analog.parameters(), lr=0.01, momentum=0.9)
         aopt.regroup_param_groups(analog)
-        t_analog = _time_steps(_train_step(analog, aopt, x, y), steps, warmup, dev)
+        with hw.strided_unfold(analog, strided):
+            t_analog = _time_steps(_train_step(analog, aopt, x, y), steps, warmup, dev)
 
         analog.eval()
-        drift_accuracies(analog, data, once_cfg, seed, dev)  # warm-up (first programming, caches)
+        drift = functools.partial(drift_accuracies, analog, data, seed=seed, device=dev, strided=strided)
+        drift(once_cfg)  # warm-up (first programming, caches)
         _sync(dev)
         start = time.perf_counter()
-        drift_accuracies(analog, data, once_cfg, seed, dev)
+        drift(once_cfg)
         _sync(dev)
         t_once = time.perf_counter() - start
         start = time.perf_counter()
-        drift_accuracies(analog, data, full_cfg, seed, dev)
+        drift(full_cfg)
         _sync(dev)
         t_full = time.perf_counter() - start
 
         rows.append({
             "network": name, "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
-            "strided_unfold": strided_unfold,
+            "strided_unfold": strided,
             "batch_size": batch_size, "params": space.num_params(arch, tuple(input_shape), num_classes),
             "digital_step_ms": 1e3 * t_digital, "analog_step_ms": 1e3 * t_analog, "ratio": t_analog / t_digital,
             "digital_img_s": batch_size / t_digital, "analog_img_s": batch_size / t_analog,

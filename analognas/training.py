@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .data import DatasetBundle
-from .hardware import AnalogHardware, _known_fields, to_analog
+from .hardware import AnalogHardware, _known_fields, strided_unfold, strided_unfold_default, to_analog
 
 SCHEDULES = ("cosine", "constant")
 _DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
@@ -190,8 +190,9 @@ def train_hwa(
                 opt = AnalogSGD(analog.parameters(), lr=config.lr,
                                 momentum=config.momentum, weight_decay=config.weight_decay)
                 opt.regroup_param_groups(analog)
-                outcome.losses = _fit(analog, opt, x_train, y_train, config, config.epochs,
-                                      shuffle, "analog fine-tuning")
+                with strided_unfold(analog, strided_unfold_default(device)):
+                    outcome.losses = _fit(analog, opt, x_train, y_train, config, config.epochs,
+                                          shuffle, "analog fine-tuning")
         except _Diverged as e:
             outcome.status, outcome.reason = "failed", str(e)
         if outcome.model_analog is not None:

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from analognas import AnalogHardware, to_analog
-from analognas.hardware import _compiled_tiles_error, analog_layer_names
-from search_spaces import NB201Space
+from analognas.hardware import _compiled_tiles_error, analog_layer_names, strided_unfold, strided_unfold_default
+from search_spaces import REFERENCE_NETWORKS, NB201Space, ResNetLikeSpace
 
 
 def tiny_net() -> nn.Module:
@@ -138,3 +138,69 @@ def test_compiled_backend_works_or_fails_clearly():
     else:  # aihwkit's compiled tiles match this torch: they must simply work
         out = to_analog(tiny_net(), hw)(torch.randn(2, 1, 8, 8))
         assert out.shape == (2, 10) and math.isfinite(float(out.sum()))
+
+
+def test_strided_unfold_gives_identical_outputs_and_gradients():
+    model = ResNetLikeSpace().build(REFERENCE_NETWORKS["resnet20"], (3, 8, 8), 10)
+    a, b = to_analog(model, AnalogHardware()), to_analog(model, AnalogHardware())
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(4, 3, 8, 8)
+    with strided_unfold(b) as n:
+        assert n == 21  # every conv of ResNet-20 (19 + 2 projection shortcuts)
+        a.train(), b.train()
+        torch.manual_seed(0)
+        ya = a(x)
+        torch.manual_seed(0)
+        assert torch.equal(ya, b(x))  # same noise draws, same values: nothing simulated changes
+        a.eval(), b.eval()
+        for m in (a, b):
+            torch.manual_seed(1)
+            m.program_analog_weights()
+            m.drift_analog_weights(86400.0)
+        torch.manual_seed(2)
+        ea = a(x)
+        torch.manual_seed(2)
+        assert torch.equal(ea, b(x))
+
+
+def test_strided_unfold_gradients_equal_up_to_float_rounding():
+    conv = torch.nn.Sequential(torch.nn.Conv2d(16, 8, 3, padding=1, bias=False))
+    a, b = to_analog(conv, AnalogHardware()), to_analog(conv, AnalogHardware())
+    b.load_state_dict(a.state_dict())
+    x, g = torch.randn(4, 16, 8, 8), torch.randn(4, 8, 8, 8)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    torch.manual_seed(0)
+    (a(xa) * g).sum().backward()
+    torch.manual_seed(0)
+    with strided_unfold(b):
+        (b(xb) * g).sum().backward()
+    # the im2col backward sums the same terms in another order
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=0, atol=1e-6 * float(xa.grad.abs().max()))
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        if pa.grad is not None:
+            torch.testing.assert_close(pa.grad, pb.grad, rtol=0, atol=1e-5 * float(pa.grad.abs().max()) + 1e-12)
+
+
+def test_strided_unfold_leaves_the_model_as_it_was_even_after_an_error():
+    model = to_analog(torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.Conv2d(3, 3, 1)))
+    with pytest.raises(RuntimeError, match="boom"):
+        with strided_unfold(model) as n:
+            assert n == 2 and all("forward" in vars(m) for m in model)
+            raise RuntimeError("boom")
+    assert not any("forward" in vars(m) for m in model)
+    with strided_unfold(model, enabled=False) as n:
+        assert n == 0
+
+
+def test_drift_evaluation_is_identical_with_and_without_strided_unfold():
+    from analognas.data import load_dataset
+    from analognas.evaluation import EvaluationConfig, drift_accuracies
+
+    data = load_dataset("digits", n_train=8, n_test=64)
+    torch.manual_seed(0)
+    model = to_analog(torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(),
+                                          torch.nn.Flatten(), torch.nn.Linear(256, 10)))
+    cfg = EvaluationConfig(n_reps=2)
+    a = drift_accuracies(model, data, cfg, seed=3, strided=False)
+    b = drift_accuracies(model, data, cfg, seed=3, strided=True)
+    assert (a == b).all() and not strided_unfold_default("cpu") and strided_unfold_default("cuda:0")
