@@ -2,8 +2,8 @@
 
 ``feature_matrix(space, archs)`` returns ``(X, names)``. For the NB201 cell space the 15,625
 possible rows are computed once per space setting (vectorised) and looked up by cell index,
-so scoring 100,000 cells costs one array gather. For the ResNet-like space each distinct
-architecture's row is computed once and kept in a per-space dict.
+so scoring 100,000 cells costs one array gather. For the ResNet-like space the network
+statistics are computed from the encodings, vectorised over architectures and main blocks.
 
 Example:
     >>> from search_spaces import NB201Space, NB201Arch
@@ -23,10 +23,10 @@ import numpy as np
 
 # --- NB201 --------------------------------------------------------------------------------
 # search_spaces is a sibling package that never imports surrogate, so no import cycle.
-from search_spaces.base import tiles_for_shape
 from search_spaces.nb201 import (AVGPOOL, CONV1, CONV3, EDGES, NONE, OP_NAMES, NB201Arch, NB201Space,
                                  live_edges, live_paths)
 from search_spaces.nb201 import PATHS as NB201_PATHS
+from search_spaces.resnet import MAX_MAIN_BLOCKS
 _N_OPS = len(OP_NAMES)
 _N_EDGES = len(EDGES)
 
@@ -133,9 +133,8 @@ def nb201_features(space: NB201Space, archs: Sequence[Any]) -> tuple[np.ndarray,
 
 
 # --- ResNet-like --------------------------------------------------------------------------
-#: block types with a residual shortcut / with 3-conv bottleneck branches (DESIGN.md, Table I)
-_RESIDUAL_TYPES = frozenset("AB")
-_BOTTLENECK_TYPES = frozenset("BD")
+#: features describe the default setting: 3-channel inputs, 10 classes, 512 x 512 tiles
+_RESNET_IN, _RESNET_CLASSES, _RESNET_TILE = 3, 10, 512
 RESNET_DERIVED = [
     "depth", "log_params", "tiles", "log_tiles",
     "total_residual_blocks", "total_branches", "mean_branches", "max_branches",
@@ -144,97 +143,71 @@ RESNET_DERIVED = [
 ]
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _resnet_block_stats(block: Any, c_in: int, stride: int, tile_size: int = 512) -> tuple[int, float]:
-    """(crossbar tiles, conv MACs per output pixel) of one main block.
-
-    Mirrors ResNetLikeSpace.layer_shapes block by block so that rows can be cached per main
-    block (num_tiles walks every layer of the network, the slowest part of the features);
-    tests check the sum against space.num_tiles.
-    """
-    bottleneck = block.block_type in _BOTTLENECK_TYPES
-    c_out = c_in * block.widen
-    tiles = 0
-    macs = 0.0
-    for r in range(block.residual_blocks):
-        ci, s = (c_in, stride) if r == 0 else (c_out, 1)
-        if bottleneck:
-            mid = max(c_out // 4, 1)
-            branch = [(ci, mid), (mid * 9, mid), (mid, c_out)]
-        else:
-            branch = [(ci * 9, c_out), (c_out * 9, c_out)]
-        tiles += block.branches * sum(tiles_for_shape(rr, cc, tile_size) for rr, cc in branch)
-        macs += block.branches * sum(rr * cc for rr, cc in branch)
-        if block.block_type in _RESIDUAL_TYPES and (s != 1 or ci != c_out):
-            # a 1x1 projection shortcut, once per residual block
-            tiles += tiles_for_shape(ci, c_out, tile_size)
-            macs += ci * c_out
-    return tiles, macs
+def _layers(*shapes: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Summed (tiles, MACs per output pixel, parameters with BatchNorm) of conv layers given as
+    (rows, cols) integer arrays of one shape; the result has a leading axis of 3."""
+    out = 0
+    for rows, cols in shapes:
+        out = out + np.stack([-(-rows // _RESNET_TILE) * -(-cols // _RESNET_TILE),
+                              rows * cols, rows * cols + 2 * cols])
+    return out
 
 
-def _resnet_derived(space: Any, arch: Any) -> list[float]:
-    """Network statistics of one ResNet-like architecture (see RESNET_DERIVED)."""
-    blocks = arch.blocks
-    c = arch.out_channel0
-    stem_rows = 3 * arch.kernel0**2  # RGB input: features describe the default 3x32x32 setting
-    tiles = tiles_for_shape(stem_rows, c, 512)
-    macs = float(stem_rows * c)
-    hw = 1.0  # feature-map area relative to the first block's; each later main block halves H and W
-    depth = 1  # the first conv
-    widths = []
-    n_res = n_bottle = n_plain = paths = 0
-    for i, b in enumerate(blocks):
-        if i > 0:
-            hw /= 4.0
-        t, m = _resnet_block_stats(b, c, 1 if i == 0 else 2)
-        tiles += t
-        macs += hw * m
-        bottleneck = b.block_type in _BOTTLENECK_TYPES
-        depth += (3 if bottleneck else 2) * b.residual_blocks  # convs on the longest path
-        c *= b.widen
-        widths.append(c)
-        if b.block_type in _RESIDUAL_TYPES:
-            n_res += b.residual_blocks
-        else:
-            n_plain += b.residual_blocks
-        n_bottle += b.residual_blocks if bottleneck else 0
-        paths += b.branches * b.residual_blocks
-    tiles += tiles_for_shape(c, 10, 512)  # classifier
-    total_rb = sum(b.residual_blocks for b in blocks)
-    total_br = sum(b.branches for b in blocks)
-    return [
-        depth, math.log(space.num_params(arch)), tiles, math.log(tiles),
-        total_rb, total_br, total_br / len(blocks), max(b.branches for b in blocks),
-        paths, n_res / total_rb, n_plain, n_bottle, n_bottle / total_rb,
-        math.log2(widths[-1]), math.log2(max(widths)), math.prod(b.widen for b in blocks),
-        math.log(macs),
+def _branch(c_in: np.ndarray, c_out: np.ndarray, bottleneck: np.ndarray) -> np.ndarray:
+    """_layers of one branch, with the shapes of ResNetLikeSpace.layer_shapes, elementwise."""
+    mid = np.maximum(c_out // 4, 1)
+    return np.where(bottleneck, _layers((c_in, mid), (mid * 9, mid), (mid, c_out)),
+                    _layers((c_in * 9, c_out), (c_out * 9, c_out)))
+
+
+def _resnet_derived(enc: np.ndarray) -> np.ndarray:
+    """RESNET_DERIVED of ResNet-like architectures from their (n, 38) encodings, vectorised
+    over architectures and main blocks (tests check tiles and parameters against the space)."""
+    e = enc.astype(np.int64)
+    n, n_blocks = len(e), e[:, 2]
+    slots = e[:, 3:].reshape(n, MAX_MAIN_BLOCKS, -1)  # per main block: type one-hot A-D, blocks, branches, widen
+    index = np.arange(MAX_MAIN_BLOCKS)
+    active = index < n_blocks[:, None]
+    residual = (slots[..., 0] + slots[..., 1]) > 0
+    bottleneck = (slots[..., 1] + slots[..., 3]) > 0
+    blocks, branches = slots[..., 4], slots[..., 5]
+    widen = np.where(active, slots[..., 6], 1)
+    c_out = e[:, :1] * np.cumprod(widen, axis=1)
+    c_in = np.concatenate([e[:, :1], c_out[:, :-1]], axis=1)
+    # the first residual block of a main block changes the shape (stride 2 after the first)
+    projection = residual & ((index > 0) | (c_in != c_out))
+    per_block = (branches * _branch(c_in, c_out, bottleneck) + projection * _layers((c_in, c_out))
+                 + (blocks - 1) * branches * _branch(c_out, c_out, bottleneck)) * active
+    c_final = c_out[np.arange(n), n_blocks - 1]
+    stem = _layers((_RESNET_IN * e[:, 1] ** 2, e[:, 0]))
+    head = _layers((c_final, np.full(n, _RESNET_CLASSES)))
+    tiles = stem[0] + per_block[0].sum(1) + head[0]
+    params = stem[2] + per_block[2].sum(1) + head[1] + _RESNET_CLASSES  # the classifier: no BatchNorm, a bias
+    # each later main block halves H and W; a strided bottleneck's first 1x1 conv still runs
+    # at its input's resolution (the stride sits on the 3x3 conv): 4x the output's pixels
+    early = 3 * branches * c_in * np.maximum(c_out // 4, 1) * (bottleneck & (index > 0) & active)
+    macs = stem[1] + ((per_block[1] + early) / 4.0**index).sum(1)
+    total_rb, total_br = blocks.sum(1), branches.sum(1)
+    n_bottle = (bottleneck * blocks).sum(1)
+    n_res = (residual * blocks).sum(1)
+    cols = [
+        1 + (np.where(bottleneck, 3, 2) * blocks).sum(1),  # convs on the longest path
+        np.log(params), tiles, np.log(tiles),
+        total_rb, total_br, total_br / n_blocks, branches.max(1),
+        (branches * blocks).sum(1), n_res / total_rb, total_rb - n_res, n_bottle, n_bottle / total_rb,
+        np.log2(c_final), np.log2(np.where(active, c_out, 0).max(1)), widen.prod(1),
+        np.log(macs),
     ]
-
-
-# One dict per space setting (its repr), so that a changed setting never reuses stale rows.
-_RESNET_CACHE: dict[str, dict[Any, np.ndarray]] = {}
-_RESNET_CACHE_MAX = 500_000
+    return np.stack(cols, axis=1).astype(np.float64)
 
 
 def resnet_features(space: Any, archs: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
-    """ResNet-like features: the space's encoding plus depth, params, tiles, widths, branches.
-
-    Rows are cached per architecture value, so a search scoring the same networks again
-    (parents, revisited mutants) pays for them once.
-    """
+    """ResNet-like features: the space's encoding plus depth, params, tiles, widths, branches."""
     names = list(space.feature_names) + RESNET_DERIVED
     if len(archs) == 0:
         return np.zeros((0, len(names))), names
-    cache = _RESNET_CACHE.setdefault(repr(space), {})
-    new = list(dict.fromkeys(a for a in archs if a not in cache))
-    if new:
-        if len(cache) + len(new) > _RESNET_CACHE_MAX:
-            cache.clear()
-        enc = np.asarray(space.encode_many(new), dtype=np.float64)
-        derived = np.array([_resnet_derived(space, a) for a in new], dtype=np.float64)
-        for a, row in zip(new, np.hstack([enc, derived])):
-            cache[a] = row
-    return np.stack([cache[a] for a in archs]), names
+    enc = np.asarray(space.encode_many(archs), dtype=np.float64)
+    return np.hstack([enc, _resnet_derived(enc)]), names
 
 
 # --- any other space ----------------------------------------------------------------------

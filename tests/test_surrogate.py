@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy import stats
 
 from search_spaces import MainBlock, NB201Arch, NB201Space, ResNetArch, ResNetLikeSpace, resnet20, resnet32
@@ -90,8 +91,27 @@ def test_resnet_features_match_the_space():
     row = dict(zip(names, feature_matrix(space, [plain])[0][0]))
     assert row["frac_residual"] == 0 and row["n_bottleneck_blocks"] == 1 and row["total_branches"] == 4
     assert row["depth"] == 1 + 2 * 2 + 3 * 1
-    # cached rows are the same values
-    np.testing.assert_array_equal(feature_matrix(space, archs)[0], X)
+    np.testing.assert_array_equal(feature_matrix(space, archs[5:9])[0], X[5:9])  # rows do not depend on the batch
+
+
+def test_resnet_macs_feature_counts_the_built_networks_convolutions():
+    space = ResNetLikeSpace()
+    archs = [resnet20()] + space.sample_many(6, rng=3, max_params=300_000)
+    X, names = feature_matrix(space, archs)
+    for arch, log_macs in zip(archs, X[:, names.index("log_macs")]):
+        macs = []
+
+        def count(module, inputs, out):
+            macs.append(module.weight.numel() * out.shape[-2] * out.shape[-1])
+
+        net = space.build(arch, (3, 32, 32), 10)
+        for m in net.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.register_forward_hook(count)
+        with torch.no_grad():
+            net.eval()(torch.zeros(1, 3, 32, 32))
+        # the feature is per pixel of the first main block's 32 x 32 maps
+        assert math.exp(log_macs) * 32 * 32 == pytest.approx(sum(macs), rel=1e-12)
 
 
 # --- the estimator ---------------------------------------------------------------------------
