@@ -55,6 +55,13 @@ _non_negative_int = _number(int, 0, True, "zero or a positive integer")
 _positive_float = _number(float, 0.0, False, "a positive number")
 
 
+def _cv_folds(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 1:
+        raise argparse.ArgumentTypeError("1 fold cannot cross-validate: use 0 (skip) or at least 2")
+    return value
+
+
 def _add_space(p: argparse.ArgumentParser, default: str = "resnet_like") -> None:
     from search_spaces import SPACES
 
@@ -308,7 +315,13 @@ def cmd_surrogate_train(args: argparse.Namespace) -> int:
     model = AnalogSurrogate(space, seed=args.seed)
     if args.tune:
         model.tune(list(table["arch"]), table, n_trials=args.tune, seed=args.seed)
-    model.fit(list(table["arch"]), table)
+    archs = list(table["arch"])
+    if args.cv:
+        # before fitting: what the saved model's setting achieves on networks it has not seen
+        taus = model.cross_validate(archs, table, cv=args.cv, seed=args.seed)
+        print(f"{args.cv}-fold cross-validated Kendall tau: "
+              + ", ".join(f"{t} {v:.3f}" for t, v in taus.items()))
+    model.fit(archs, table)
     model.save(args.output)
     print(f"surrogate for {space.name} fitted on {len(table)} architectures -> {args.output}")
     return 0
@@ -441,6 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", required=True, help="results table written by 'dataset build'")
     p.add_argument("--output", required=True, help="folder for the surrogate")
     p.add_argument("--tune", type=_non_negative_int, default=0, help="Optuna trials (default 0: none)")
+    p.add_argument("--cv", type=_cv_folds, default=5,
+                   help="folds of the cross-validated Kendall tau printed first (default 5; 0: skip)")
     p.add_argument("--seed", type=int, default=0)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(

@@ -30,6 +30,19 @@ def test_search_on_shipped_surrogate_writes_result(tmp_path, space):
     assert "parameters" in proc.stdout
 
 
+def test_surrogate_train_reports_cross_validation_and_saves_a_loadable_model(tmp_path):
+    from surrogate import AnalogSurrogate
+
+    results = default_surrogate_path("resnet_like").parent / "results.csv"  # the shipped table
+    proc = run_cli("surrogate", "train", "--space", "resnet_like", "--results", str(results),
+                   "--output", str(tmp_path / "sur"), "--cv", "3")
+    assert proc.returncode == 0, proc.stderr
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("3-fold cross-validated Kendall tau"))
+    assert all(f"{t} " in line for t in ("acc_1d", "acc_1d_std", "avm"))
+    model = AnalogSurrogate.load(tmp_path / "sur")
+    assert model.space.name == "resnet_like" and model.n_train_["acc_1d"] >= 10
+
+
 def test_evaluate_writes_metrics(tmp_path):
     arch = tmp_path / "arch.json"
     arch.write_text(json.dumps({"ops": [3, 1, 0, 1, 0, 3]}))

@@ -146,6 +146,26 @@ def test_known_order_is_learned(fitted):
     assert abs(pred["acc_1d"].mean() - table["acc_1d"].mean()) < table["acc_1d"].std()
 
 
+def test_cross_validation_scores_unseen_folds_and_leaves_the_model_unfitted():
+    space = NB201Space()
+    archs, table = _synthetic(space, 120, seed=2)
+    small = {k: {"n_estimators": 60, "learning_rate": 0.1}
+             for k in ("acc_1d_ranker", "acc_1d_regressor", "acc_1d_std", "avm")}
+    model = AnalogSurrogate(space, params=small, seed=0)
+    taus = model.cross_validate(archs, table, cv=4)
+    assert set(taus) == {"acc_1d", "acc_1d_std", "avm"} and taus["acc_1d"] > 0.6 and taus["avm"] > 0.4
+    assert model.cross_validate(archs, table, cv=4) == taus  # seeded folds and models
+    # labels shuffled against the networks: nothing can be learnt, and the score says so
+    noise = table.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    assert abs(model.cross_validate(archs, noise, cv=4)["acc_1d"]) < 0.2
+    with pytest.raises(NotFittedError):
+        model.predict(archs[:1])
+    with pytest.raises(ValueError, match="cv=1"):
+        model.cross_validate(archs, table, cv=1)
+    with pytest.raises(ValueError, match="too few for cv=4"):
+        model.cross_validate(archs[:7], table.iloc[:7], cv=4)
+
+
 def test_prediction_does_not_depend_on_the_batch(fitted):
     archs = fitted.space.sample_many(50, rng=3)
     together = fitted.predict(archs)
