@@ -56,6 +56,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -701,12 +702,17 @@ class DatasetBuilder:
             table = ResultsTable(self.path, table_columns(self.evaluation))
             prov, run = self._provenance(n_archs, executor)
             done = table.read()
-            done_keys = set() if done.empty else {
-                json.dumps(json.loads(s), sort_keys=True, separators=(",", ":")) for s in done["arch"]
+            held = {} if done.empty else {  # index -> the architecture the table holds there
+                int(i): json.dumps(json.loads(a), sort_keys=True, separators=(",", ":"))
+                for i, a in zip(done["index"], done["arch"])
             }
             archs = self.architectures(n_archs)
+            keys = [arch_key(self.space, a) for a in archs]
+            _warn_if_resampled(held, keys, self.seed)
+            # an index the table holds is done, even if the sampler now draws another network there
+            done_keys = set(held.values())
             jobs = [EvalJob(i, a.to_dict(), arch_seed(self.seed, i))
-                    for i, a in enumerate(archs) if arch_key(self.space, a) not in done_keys]
+                    for i, (a, k) in enumerate(zip(archs, keys)) if i not in held and k not in done_keys]
             new_rows = 0
             bar = _progress_bar(progress, total=n_archs, initial=n_archs - len(jobs), path=self.path)
             owned = executor is not None and not executor.started
@@ -735,6 +741,19 @@ class DatasetBuilder:
         for job in jobs:
             bar.set_description_str(f"#{job.index} {_short(arch_key(self.space, job.arch))}", refresh=True)
             yield evaluate_job(ctx, job, data)
+
+
+def _warn_if_resampled(held: Mapping[int, str], keys: Sequence[str], seed: int) -> None:
+    """Warn when the table holds other architectures than the sampler now draws at its indices."""
+    changed = [i for i, k in enumerate(keys) if i in held and held[i] != k]
+    if changed:
+        warnings.warn(
+            f"{len(changed)} row(s) of the table (indices {changed[:8]}{' ...' if len(changed) > 8 else ''}) "
+            f"hold other architectures than this version's sampler draws there for seed {seed} "
+            "(the sampler changed since they were built); they are kept as they are, and only "
+            "indices the table does not hold yet are evaluated",
+            stacklevel=3,
+        )
 
 
 def _progress_bar(enabled: bool, total: int, initial: int, path: Path) -> Any:

@@ -36,7 +36,7 @@ from torch.utils.data import Dataset
 
 from .data import DatasetBundle, load_dataset
 from .hardware import AnalogHardware, _known_fields, strided_unfold, strided_unfold_default
-from .training import TrainingConfig, accuracy, num_threads, train_hwa
+from .training import TrainingConfig, accuracy, keep_freed_memory, num_threads, train_hwa
 
 ONE_DAY = 86400.0
 DEFAULT_TIMES = (1.0, 3600.0, ONE_DAY, 2592000.0)  # 1 s, 1 h, 1 day, 1 month (30 days)
@@ -168,6 +168,7 @@ def drift_accuracies(model: nn.Module, data: DatasetBundle,
     """
     if device is None:
         device = next(model.parameters()).device
+    keep_freed_memory()
     x, y = (t.to(device) for t in data.test.tensors)
     batch_size = evaluation.batch_size or (1024 if torch.device(device).type == "cuda" else 64)
     model.eval()  # aihwkit refuses to program or drift in training mode

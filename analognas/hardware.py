@@ -375,7 +375,7 @@ def strided_unfold(model: nn.Module, enabled: bool = True) -> Iterator[int]:
     changed = []
     if enabled:
         for m in model.modules():
-            # an instance attribute: the class, the state dict and pickling stay untouched
+            # an instance attribute, removed on exit: the class and the state dict never change
             if isinstance(m, AnalogConv2d) and "forward" not in vars(m) and _takes_unfold_path(m):
                 m.forward = types.MethodType(_strided_conv2d_forward, m)
                 changed.append(m)

@@ -41,7 +41,7 @@ from .data import DatasetBundle
 from .evaluation import DEFAULT_TIMES, ONE_DAY, EvaluationConfig, drift_accuracies
 from . import hardware as hw
 from .hardware import AnalogHardware, to_analog
-from .training import TrainingConfig
+from .training import TrainingConfig, keep_freed_memory
 
 COLUMNS = ["network", "device", "strided_unfold", "batch_size", "params", "digital_step_ms", "analog_step_ms", "ratio",
            "digital_img_s", "analog_img_s", "eval_images", "eval_once_s", "n_reps", "n_times",
@@ -133,6 +133,7 @@ def benchmark_training(
     full_cfg = EvaluationConfig(n_reps=n_reps, times=times, batch_size=eval_batch_size)
     once_cfg = EvaluationConfig(n_reps=1, times=(ONE_DAY,), batch_size=eval_batch_size)
 
+    keep_freed_memory()  # as training and evaluation do, so that the figures are theirs
     strided = hw.strided_unfold_default(dev) if strided_unfold is None else bool(strided_unfold)
     space = ResNetLikeSpace()
     gen = torch.Generator().manual_seed(seed)

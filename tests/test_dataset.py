@@ -132,6 +132,20 @@ def test_rerun_skips_done_rows_and_extension_appends(table, tmp_path):
     assert [r["new_rows"] for r in runs] == [3, 0, 1]
 
 
+def test_rows_drawn_by_an_older_sampler_are_kept_not_evaluated_again(table, tmp_path):
+    path = tmp_path / "copy.csv"
+    provenance_path(path).write_bytes(provenance_path(table).read_bytes())
+    # as if another version's sampler had put another network at index 1
+    other = next(a for a in sample_architectures(SPACE, 12, seed=5) if a not in sample_architectures(SPACE, 4, seed=0))
+    df = pd.read_csv(table)
+    df.loc[df["index"] == 1, "arch"] = arch_key(SPACE, other)
+    df.to_csv(path, index=False)
+    with pytest.warns(UserWarning, match=r"1 row\(s\) of the table \(indices \[1\]\) hold other architectures"):
+        after = build(path, 4)
+    assert list(after["index"]) == [0, 1, 2, 3]  # index 1 is not evaluated again under the new draw
+    assert after["arch"].iloc[1] == other and after["arch"].iloc[3] == sample_architectures(SPACE, 4, seed=0)[3]
+
+
 def test_other_settings_are_refused(table):
     for kw, field in ((dict(training=TrainingConfig(pretrain_epochs=1, epochs=2, batch_size=64)), "training.epochs"),
                       (dict(seed=1), "seed"), (dict(n_train=150), "dataset"), (dict(sampling="lhs"), "sampling")):
