@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -95,8 +96,9 @@ class Constraints:
         """True when a limit is checked exactly with the space (parameters or tiles)."""
         return self.max_params is not None or self.max_tiles is not None
 
-    def violation(self, params: np.ndarray, tiles: np.ndarray, avm: np.ndarray) -> np.ndarray:
-        """How far each architecture is from feasible; 0 exactly when it is feasible.
+    def violation(self, params: np.ndarray, tiles: np.ndarray, avm: np.ndarray | None = None) -> np.ndarray:
+        """How far each architecture is from feasible; 0 exactly when it is feasible
+        (``avm=None``: the exact limits alone).
 
         The sum over the active limits of the excess relative to the limit: parameters and
         tiles as a fraction of their limit, AVM in points over ``max(|max_avm|, 1)``. A value
@@ -110,7 +112,7 @@ class Constraints:
             (tiles, self.max_tiles, self.max_tiles),
             (avm, self.max_avm, None if self.max_avm is None else max(abs(self.max_avm), 1.0)),
         ):
-            if limit is None:
+            if limit is None or value is None:
                 continue
             value = np.asarray(value, dtype=float)
             excess = np.where(value >= limit, (value - limit) / scale + _AT_LIMIT, 0.0)
@@ -235,27 +237,39 @@ class SearchResult:
         best: the best feasible architecture (or the least infeasible when ``feasible`` is False).
         best_prediction: its predicted acc_1d, acc_1d_std, avm, exact params and tiles,
             objective and violation.
+        feasible: whether ``best`` satisfies every constraint.
+        message: how the search ended, in words.
+        elapsed_s: wall-clock seconds of ``run``.
+        n_scored: architectures scored.
         history: one row per scored architecture (no duplicates), in scoring order: generation,
             arch, acc_1d, acc_1d_std, avm (predicted), params, tiles (exact; tiles <NA> unless
             counted, see ``count_tiles``), feasible, violation, objective.
         pareto_front: the feasible architectures of ``history`` that no other feasible one
             beats on predicted acc_1d (max), avm (min) and params (min) at once.
-        feasible: whether ``best`` satisfies every constraint.
-        message: how the search ended, in words.
-        elapsed_s: wall-clock seconds of ``run``.
+
+    ``history`` and ``pareto_front`` are built from the search's archive when first read
+    (a search scores 100,000s of candidates; ``run`` returns without tabulating them).
     """
 
     best: Any
     best_prediction: dict[str, float]
-    history: pd.DataFrame
-    pareto_front: pd.DataFrame
     feasible: bool
     message: str
     elapsed_s: float = 0.0
+    n_scored: int = 0
+    archive: "Archive | None" = dataclasses.field(default=None, repr=False, compare=False)
 
-    @property
-    def n_scored(self) -> int:
-        return len(self.history)
+    @functools.cached_property
+    def history(self) -> pd.DataFrame:
+        if self.archive is None:
+            return Archive.empty_history()
+        return self.archive.history(self.n_scored)
+
+    @functools.cached_property
+    def pareto_front(self) -> pd.DataFrame:
+        if self.archive is None:
+            return Archive.empty_history()
+        return self.archive.front(self.history)
 
 
 _PARETO_CHUNK = 256
@@ -303,16 +317,18 @@ def pareto_front(df: pd.DataFrame) -> pd.DataFrame:
 # state: the archive of scored architectures
 # --------------------------------------------------------------------------------------------
 class _Growing:
-    """A 1-d numpy array that grows by doubling, so appends cost O(1) amortised."""
+    """A numpy array of rows (scalars, or rows of ``width``) that grows by doubling, so
+    appends cost O(1) amortised."""
 
-    def __init__(self, dtype: Any) -> None:
-        self.data = np.empty(1024, dtype=dtype)
+    def __init__(self, dtype: Any, width: int | None = None) -> None:
+        self.shape = () if width is None else (width,)
+        self.data = np.empty((1024, *self.shape), dtype=dtype)
         self.n = 0
 
     def extend(self, values: np.ndarray) -> None:
         k = len(values)
         if self.n + k > len(self.data):
-            new = np.empty(max(2 * len(self.data), self.n + k), dtype=self.data.dtype)
+            new = np.empty((max(2 * len(self.data), self.n + k), *self.shape), dtype=self.data.dtype)
             new[: self.n] = self.data[: self.n]
             self.data = new
         self.data[self.n : self.n + k] = values
@@ -346,7 +362,7 @@ class Archive:
         self.constraints = constraints
         self.objective = objective if isinstance(objective, Objective) else Objective(objective)
         self.batch_size = int(batch_size)
-        self.archs: list[Any] = []
+        self._archs: list[Any] = []
         self.index: dict[Any, int] = {}
         self._counts: dict[Any, tuple[int, int]] = {}
         self._cols = {name: _Growing(float) for name in
@@ -359,7 +375,12 @@ class Archive:
             raise ValueError("count_tiles=False is not possible with max_tiles set")
 
     def __len__(self) -> int:
-        return len(self.archs)
+        return len(self.index)
+
+    @property
+    def archs(self) -> list[Any]:
+        """The scored architectures, in scoring order (do not modify)."""
+        return self._archs
 
     def __contains__(self, arch: Any) -> bool:
         return arch in self.index
@@ -406,32 +427,34 @@ class Archive:
             if a not in self.index and a not in seen_here:
                 seen_here.add(a)
                 new.append(a)
-        start = len(self.archs)
+        start = len(self)
         for lo in range(0, len(new), self.batch_size):
             if time.perf_counter() >= deadline:
                 break
-            self._score_batch(new[lo : lo + self.batch_size], generation)
-        return np.arange(start, len(self.archs))
+            batch = new[lo : lo + self.batch_size]
+            counts = np.array([self.counts(a) for a in batch], dtype=float).reshape(-1, 2)
+            self._record(self.surrogate.predict(batch), counts[:, 0], counts[:, 1], generation, batch)
+            self._archs.extend(batch)
+        return np.arange(start, len(self))
 
-    def _score_batch(self, batch: list[Any], generation: int) -> None:
-        pred = self.surrogate.predict(batch)
+    def _record(self, pred: pd.DataFrame, params: np.ndarray, tiles: np.ndarray, generation: int,
+                keys: list[Any]) -> None:
+        """Append one scored batch: its predictions, exact counts and memory keys."""
         missing = [c for c in PREDICTED if c not in pred.columns]
         if missing:
             raise ValueError(f"surrogate.predict returned no column(s) {missing}; it must return {list(PREDICTED)}")
-        if len(pred) != len(batch):
-            raise ValueError(f"surrogate.predict returned {len(pred)} rows for {len(batch)} architectures")
-        counts = np.array([self.counts(a) for a in batch], dtype=float).reshape(-1, 2)
+        if len(pred) != len(keys):
+            raise ValueError(f"surrogate.predict returned {len(pred)} rows for {len(keys)} architectures")
         cols = {c: pred[c].to_numpy(dtype=float) for c in PREDICTED}
-        cols["params"], cols["tiles"] = counts[:, 0], counts[:, 1]
+        cols["params"], cols["tiles"] = np.asarray(params, dtype=float), np.asarray(tiles, dtype=float)
         self.objective.calibrate(cols)
         cols["objective"] = self.objective(cols)
         cols["violation"] = self.constraints.violation(cols["params"], cols["tiles"], cols["avm"])
         for name, g in self._cols.items():
             g.extend(cols[name])
-        self._generation.extend(np.full(len(batch), generation))
-        first = len(self.archs)
-        self.archs.extend(batch)
-        self.index.update(zip(batch, range(first, first + len(batch))))
+        self._generation.extend(np.full(len(keys), generation))
+        first = len(self.index)
+        self.index.update(zip(keys, range(first, first + len(keys))))
 
     def order(self, idx: np.ndarray) -> np.ndarray:
         """``idx`` sorted best first: feasible by objective (max), then infeasible by violation (min)."""
@@ -443,42 +466,145 @@ class Archive:
         return idx[np.lexsort((np.where(feasible, -obj, viol), ~feasible))]
 
     def best_index(self) -> int | None:
-        if not self.archs:
+        if not len(self):
             return None
-        return int(self.order(np.arange(len(self.archs)))[0])
+        return int(self.order(np.arange(len(self)))[0])
 
-    def history(self) -> pd.DataFrame:
-        """One row per scored architecture, in scoring order."""
-        df = pd.DataFrame({"generation": self.col("generation").copy(), "arch": pd.Series(self.archs, dtype=object)})
+    def history(self, n: int | None = None) -> pd.DataFrame:
+        """One row per scored architecture, in scoring order (the first ``n``, default all)."""
+        n = len(self) if n is None else n
+        df = pd.DataFrame({"generation": self.col("generation")[:n].copy(),
+                           "arch": pd.Series(self.archs[:n], dtype=object)})
         for name in ("acc_1d", "acc_1d_std", "avm"):
-            df[name] = self.col(name).copy()
-        df["params"] = self.col("params").astype(np.int64)
-        df["tiles"] = pd.array(np.round(self.col("tiles")), dtype="Int64")  # <NA> when not counted
-        df["feasible"] = self.col("feasible").copy()
-        df["violation"] = self.col("violation").copy()
-        df["objective"] = self.col("objective").copy()
+            df[name] = self.col(name)[:n].copy()
+        df["params"] = self.col("params")[:n].astype(np.int64)
+        df["tiles"] = pd.array(np.round(self.col("tiles")[:n]), dtype="Int64")  # <NA> when not counted
+        df["feasible"] = self.col("feasible")[:n].copy()
+        df["violation"] = self.col("violation")[:n].copy()
+        df["objective"] = self.col("objective")[:n].copy()
         return df
 
-    def result(self, message: str, started: float) -> SearchResult:
-        """Package the archive as a SearchResult (best feasible, else least infeasible)."""
-        history = self.history()
-        best = self.best_index()
-        if best is None:
-            return SearchResult(None, {}, history, history.iloc[0:0], False,
-                                message + "; nothing was scored", time.perf_counter() - started)
-        row = history.iloc[best]
-        prediction = {c: float(row[c]) for c in ("acc_1d", "acc_1d_std", "avm", "objective", "violation")}
-        prediction["params"] = int(row["params"])
-        prediction["tiles"] = int(row["tiles"]) if not pd.isna(row["tiles"]) else self.tiles(self.archs[best])
-        feasible = bool(row["feasible"])
-        if not feasible:
-            message += (f"; no feasible architecture among {len(history)} scored: returning the least "
-                        f"infeasible (violation {prediction['violation']:.4g})")
+    @staticmethod
+    def empty_history() -> pd.DataFrame:
+        """A history with its columns and no rows."""
+        cols = ["generation", "arch", "acc_1d", "acc_1d_std", "avm", "params", "tiles", "feasible",
+                "violation", "objective"]
+        return pd.DataFrame({c: pd.Series(dtype=object if c == "arch" else float) for c in cols})
+
+    def front(self, history: pd.DataFrame) -> pd.DataFrame:
+        """The Pareto front of the feasible rows of ``history``, with exact tiles."""
         front = pareto_front(history[history["feasible"]]).copy()
         if not self.count_tiles:  # the front is small: count its tiles now
             front["tiles"] = pd.array([self.tiles(a) for a in front["arch"]], dtype="Int64")
-        return SearchResult(self.archs[best], prediction, history, front.reset_index(drop=True),
-                            feasible, message, time.perf_counter() - started)
+        return front.reset_index(drop=True)
+
+    def arch_at(self, i: int) -> Any:
+        """The architecture of archive entry ``i``."""
+        return self.archs[i]
+
+    def result(self, message: str, started: float) -> SearchResult:
+        """Package the archive as a SearchResult (best feasible, else least infeasible)."""
+        best = self.best_index()
+        if best is None:
+            return SearchResult(None, {}, False, message + "; nothing was scored",
+                                time.perf_counter() - started, 0, self)
+        prediction = {c: float(self.col(c)[best]) for c in ("acc_1d", "acc_1d_std", "avm", "objective", "violation")}
+        prediction["params"] = int(self.col("params")[best])
+        arch = self.arch_at(best)
+        tiles = self.col("tiles")[best]
+        prediction["tiles"] = int(round(tiles)) if not math.isnan(tiles) else self.tiles(arch)
+        feasible = prediction["violation"] == 0
+        if not feasible:
+            message += (f"; no feasible architecture among {len(self)} scored: returning the least "
+                        f"infeasible (violation {prediction['violation']:.4g})")
+        return SearchResult(arch, prediction, feasible, message, time.perf_counter() - started, len(self), self)
+
+
+class EncodedArchive(Archive):
+    """An :class:`Archive` that keeps candidates as rows of the space's encoding, for spaces
+    with vectorised operations (``space.has_encoded_ops``).
+
+    Batches are counted with ``space.counts_encoded`` and predicted with the surrogate's
+    ``predict_encoded`` when it has one (else ``predict`` of the decoded architectures); the
+    memory is keyed by the rows' bytes; architecture objects are decoded only when
+    :attr:`archs` is read. Tiles cost nothing extra here, so they are always counted
+    unless ``count_tiles=False``.
+    """
+
+    def __init__(self, space: SearchSpace, surrogate: Any, constraints: Constraints,
+                 objective: ObjectiveLike | Objective = "acc_1d/std", batch_size: int = 1000,
+                 count_tiles: bool | None = None) -> None:
+        if not getattr(space, "has_encoded_ops", False):
+            raise TypeError(f"{space!r} has no encoded operations (has_encoded_ops is False)")
+        super().__init__(space, surrogate, constraints, objective, batch_size, count_tiles)
+        self.count_tiles = True if count_tiles is None else bool(count_tiles)
+        self._encoded = _Growing(float, len(space.feature_names))
+        #: share of the children last proposed that were new (the search sizes its draws by it)
+        self.new_share = 2 / 3
+
+    @property
+    def archs(self) -> list[Any]:
+        if len(self._archs) < len(self):
+            self._archs.extend(self.space.decode_many(self._encoded.view()[len(self._archs):]))
+        return self._archs
+
+    def arch_at(self, i: int) -> Any:
+        if i < len(self._archs):
+            return self._archs[i]
+        return self.space.decode_many(self._encoded.view()[i : i + 1])[0]
+
+    def encodings(self, idx: np.ndarray) -> np.ndarray:
+        """Encoding rows of the archive entries ``idx``."""
+        return self._encoded.view()[idx]
+
+    @staticmethod
+    def keys(enc: np.ndarray) -> list[bytes]:
+        """One hashable key per encoding row (its bytes)."""
+        enc = np.ascontiguousarray(enc, dtype=float)
+        return enc.view(np.dtype((np.void, enc.shape[1] * enc.itemsize))).ravel().tolist()
+
+    def __contains__(self, arch: Any) -> bool:
+        return self.keys(self.space.encode_many([arch]))[0] in self.index
+
+    def counts_encoded(self, enc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact (params, tiles) of encoding rows; tiles NaN unless ``count_tiles``."""
+        k = self.constraints
+        params, tiles = self.space.counts_encoded(enc, k.tile_size, k.input_shape, k.num_classes)
+        return params, (tiles if self.count_tiles else np.full(len(enc), math.nan))
+
+    def exact_violation_encoded(self, enc: np.ndarray) -> np.ndarray:
+        """Violation of the exact limits alone, per encoding row."""
+        if not self.constraints.has_exact:
+            return np.zeros(len(enc))
+        k = self.constraints
+        return k.violation(*self.space.counts_encoded(enc, k.tile_size, k.input_shape, k.num_classes))
+
+    def score(self, archs: Sequence[Any], generation: int, deadline: float = math.inf) -> np.ndarray:
+        archs = list(archs)
+        if not archs:
+            return np.arange(len(self), len(self))
+        return self.score_encoded(self.space.encode_many(archs), generation, deadline)
+
+    def score_encoded(self, enc: np.ndarray, generation: int, deadline: float = math.inf) -> np.ndarray:
+        """:meth:`Archive.score` for encoding rows."""
+        enc = np.asarray(enc, dtype=float)
+        keys = self.keys(enc)
+        rows: dict[bytes, int] = {}
+        for i, key in enumerate(keys):
+            if key not in self.index and key not in rows:
+                rows[key] = i
+        new = enc[list(rows.values())]
+        keys = list(rows)
+        start = len(self)
+        for lo in range(0, len(new), self.batch_size):
+            if time.perf_counter() >= deadline:
+                break
+            batch = new[lo : lo + self.batch_size]
+            predict = getattr(self.surrogate, "predict_encoded", None)
+            pred = predict(batch) if predict is not None else self.surrogate.predict(self.space.decode_many(batch))
+            self._record(pred, *self.counts_encoded(batch), generation, keys[lo : lo + self.batch_size])
+            self._encoded.extend(batch)
+        return np.arange(start, len(self))
 
 
 # --------------------------------------------------------------------------------------------
@@ -519,6 +645,16 @@ class _Sampler:
                 self.max_params = None
                 self.note = f"sampling below max_params failed ({e}); sampled without the limit"
         return self.space.sample(rng)
+
+
+class _Either:
+    """``x in _Either(a, b)``: x is in a or in b (without building their union)."""
+
+    def __init__(self, *containers: Any) -> None:
+        self.containers = containers
+
+    def __contains__(self, x: Any) -> bool:
+        return any(x in c for c in self.containers)
 
 
 def _unique_samples(sampler: _Sampler, rng: np.random.Generator, n: int, exclude: Any,
@@ -599,13 +735,15 @@ class SearchStrategy:
         self.seed = seed
         self.progress = progress
 
-    def _start(self, batch_size: int, count_tiles: bool | None = None) -> tuple[float, float, Archive]:
-        """(start time, deadline, empty archive) of one run; the deadline is inf without a budget."""
+    def _start(self, batch_size: int, count_tiles: bool | None = None,
+               encoded: bool = False) -> tuple[float, float, Archive]:
+        """(start time, deadline, empty archive) of one run; the deadline is inf without a
+        budget; ``encoded``: an :class:`EncodedArchive`."""
         started = time.perf_counter()
         deadline = started + self.time_budget_s if self.time_budget_s is not None else math.inf
         # the objective keeps a reference scale: a fresh one per run keeps runs independent
-        archive = Archive(self.space, self.surrogate, self.constraints, Objective(self.objective),
-                          batch_size, count_tiles)
+        archive = (EncodedArchive if encoded else Archive)(
+            self.space, self.surrogate, self.constraints, Objective(self.objective), batch_size, count_tiles)
         return started, deadline, archive
 
 
@@ -623,6 +761,11 @@ class EvolutionarySearch(SearchStrategy):
     The initial population covers the space: ``initial_population`` (if given) plus
     farthest-point picks (:func:`spread_out`) from a pool of ``pool_factor`` times as many
     samples below ``max_params``.
+
+    For spaces with vectorised operations on encodings (``space.has_encoded_ops``: the
+    ResNet-like space) the same steps run on whole batches of encoding rows
+    (:class:`EncodedArchive`), drawing as many children as the share of new ones in the last
+    draw says are needed; architecture objects are made only for what the result shows.
 
     The search stops after ``iterations`` generations, or when ``time_budget_s`` has passed
     (checked before every batch, so it overruns by at most one batch), or when no unscored
@@ -644,7 +787,11 @@ class EvolutionarySearch(SearchStrategy):
         max_retries: extra mutations tried on a child that was already scored.
         pool_factor: samples drawn per initial individual, for the coverage selection.
         count_tiles: count exact tiles of every candidate (default: only when ``max_tiles``
-            is set; the best and the Pareto front always get theirs).
+            is set, or when the counts are vectorised; the best and the Pareto front always
+            get theirs).
+        encoded: work on arrays of encodings with the space's vectorised operations
+            (``space.has_encoded_ops``; several times faster). None: whenever the space has
+            them; False: on architecture objects.
         progress: show a tqdm bar with the best objective so far.
 
     Example:
@@ -670,9 +817,13 @@ class EvolutionarySearch(SearchStrategy):
         max_retries: int = 10,
         pool_factor: int = 2,
         count_tiles: bool | None = None,
+        encoded: bool | None = None,
         progress: bool = True,
     ) -> None:
         super().__init__(space, surrogate, constraints, objective, time_budget_s, seed, progress)
+        if encoded and not getattr(space, "has_encoded_ops", False):
+            raise ValueError(f"encoded=True needs a space with encoded operations; {space!r} has none")
+        self.encoded = encoded
         self.population_size = _check_positive_int("population_size", population_size, 2)
         self.iterations = _check_positive_int("iterations", iterations, 0)
         self.mutation_rate = _check_probability("mutation_rate", mutation_rate)
@@ -686,7 +837,9 @@ class EvolutionarySearch(SearchStrategy):
 
     def run(self) -> SearchResult:
         """Search; return the best feasible architecture found and the history."""
-        started, deadline, archive = self._start(self.batch_size, self.count_tiles)
+        encoded = bool(getattr(self.space, "has_encoded_ops", False)) and self.encoded is not False
+        started, deadline, archive = self._start(self.batch_size, self.count_tiles, encoded)
+        children = self._children_encoded if encoded else self._children
         rng = as_rng(self.seed)
         sampler = _Sampler(self.space, self.constraints.max_params)
 
@@ -702,11 +855,13 @@ class EvolutionarySearch(SearchStrategy):
                     break
                 generation += 1
                 survivors = archive.order(population)[: self.population_size // 2]
-                children = self._children(archive, survivors, sampler, rng, deadline)
-                if not children:
+                kids = children(archive, survivors, sampler, rng, deadline)
+                if not len(kids):
                     stop = "no unscored architecture left to try (search space exhausted)"
                     break
-                population = np.concatenate([survivors, archive.score(children, generation, deadline)])
+                scored = archive.score_encoded(kids, generation, deadline) if encoded else \
+                    archive.score(kids, generation, deadline)
+                population = np.concatenate([survivors, scored])
                 bar.update(1)
                 self._show(bar, archive, population)
         finally:
@@ -760,6 +915,69 @@ class EvolutionarySearch(SearchStrategy):
             more = _unique_samples(sampler, rng, n - len(children), taken | archive.index.keys(), deadline)
             children += [a for a in more if archive.exact_violation(a) == 0] or more
         return children
+
+    def _children_encoded(self, archive: EncodedArchive, survivors: np.ndarray, sampler: _Sampler,
+                          rng: np.random.Generator, deadline: float) -> np.ndarray:
+        """:meth:`_children` on encoding rows: the same steps, each over the whole batch."""
+        space, n = self.space, self.population_size - len(survivors)
+        parents = archive.encodings(survivors)
+        children: list[np.ndarray] = []
+        taken: set[bytes] = set()
+        need, misses = n, 0
+        while need > 0 and misses < 2 * n:
+            # A batch costs about the same whatever its size, so draw enough that the new
+            # ones (the share seen last time) cover the need without walks of a few rows.
+            draw = min(int(1.2 * need / max(archive.new_share, 0.05)) + 1, 20 * need)
+            child = self._child_encoded(parents, draw, rng)
+            new, archive.new_share = self._walk_away(archive, child, taken, need, rng)
+            child = child[new]
+            child = child[archive.exact_violation_encoded(child) == 0][:need]
+            # a round that yields nothing counts its whole batch as failures in a row
+            misses = 0 if len(child) else misses + need
+            taken.update(archive.keys(child))
+            children.append(child)
+            need -= len(child)
+        out = np.concatenate(children) if children else np.zeros((0, len(space.feature_names)))
+        if need > 0:
+            # mutation found too few new children (a small or crowded space): top up at random
+            more = _unique_samples(sampler, rng, need, _Either(archive, set(space.decode_many(out))), deadline)
+            fits = [a for a in more if archive.exact_violation(a) == 0] or more
+            if fits:
+                out = np.concatenate([out, space.encode_many(fits)])
+        return out
+
+    def _child_encoded(self, parents: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` children of uniformly drawn parents (rows): crossover or mutation, as :meth:`_child`."""
+        child = parents[rng.integers(len(parents), size=n)]
+        mutate = np.ones(n, dtype=bool)
+        cross = np.flatnonzero(rng.random(n) < self.crossover_prob) if len(parents) > 1 else np.zeros(0, int)
+        if len(cross):
+            a, b = child[cross], parents[rng.integers(len(parents), size=len(cross))]
+            c = self.space.crossover_encoded(a, b, rng)
+            mutate[cross] = (c == a).all(axis=1) | (c == b).all(axis=1) | (rng.random(len(c)) < self.mutation_rate)
+            child[cross] = c
+        if mutate.any():  # one call for plain and crossover children
+            child[mutate] = self.space.mutate_encoded(child[mutate], rng)
+        return child
+
+    def _walk_away(self, archive: EncodedArchive, child: np.ndarray, taken: set[bytes], need: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, float]:
+        """Mutate, in place, the rows already scored, taken or repeated in ``child``, up to
+        ``max_retries`` times or until ``need`` rows are new. Returns the mask of new rows
+        and the share of rows that were new before any walk."""
+        share = 1.0
+        for attempt in range(self.max_retries + 1):
+            seen, first = [], set()
+            for key in archive.keys(child):
+                seen.append(key in archive.index or key in taken or key in first)
+                first.add(key)
+            seen = np.array(seen, dtype=bool)
+            if attempt == 0:
+                share = 1.0 - seen.mean() if len(seen) else 1.0
+            if len(seen) - seen.sum() >= need or attempt == self.max_retries:
+                break
+            child[seen] = self.space.mutate_encoded(child[seen], rng)
+        return ~seen, share
 
     def _child(self, parents: list[Any], rng: np.random.Generator) -> Any:
         a = pick(parents, rng)

@@ -26,7 +26,7 @@ import numpy as np
 from search_spaces.nb201 import (AVGPOOL, CONV1, CONV3, EDGES, NONE, OP_NAMES, NB201Arch, NB201Space,
                                  live_edges, live_paths)
 from search_spaces.nb201 import PATHS as NB201_PATHS
-from search_spaces.resnet import MAX_MAIN_BLOCKS
+from search_spaces import resnet_arrays
 _N_OPS = len(OP_NAMES)
 _N_EDGES = len(EDGES)
 
@@ -143,50 +143,14 @@ RESNET_DERIVED = [
 ]
 
 
-def _layers(*shapes: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Summed (tiles, MACs per output pixel, parameters with BatchNorm) of conv layers given as
-    (rows, cols) integer arrays of one shape; the result has a leading axis of 3."""
-    out = 0
-    for rows, cols in shapes:
-        out = out + np.stack([-(-rows // _RESNET_TILE) * -(-cols // _RESNET_TILE),
-                              rows * cols, rows * cols + 2 * cols])
-    return out
-
-
-def _branch(c_in: np.ndarray, c_out: np.ndarray, bottleneck: np.ndarray) -> np.ndarray:
-    """_layers of one branch, with the shapes of ResNetLikeSpace.layer_shapes, elementwise."""
-    mid = np.maximum(c_out // 4, 1)
-    return np.where(bottleneck, _layers((c_in, mid), (mid * 9, mid), (mid, c_out)),
-                    _layers((c_in * 9, c_out), (c_out * 9, c_out)))
-
-
 def _resnet_derived(enc: np.ndarray) -> np.ndarray:
     """RESNET_DERIVED of ResNet-like architectures from their (n, 38) encodings, vectorised
-    over architectures and main blocks (tests check tiles and parameters against the space)."""
-    e = enc.astype(np.int64)
-    n, n_blocks = len(e), e[:, 2]
-    slots = e[:, 3:].reshape(n, MAX_MAIN_BLOCKS, -1)  # per main block: type one-hot A-D, blocks, branches, widen
-    index = np.arange(MAX_MAIN_BLOCKS)
-    active = index < n_blocks[:, None]
-    residual = (slots[..., 0] + slots[..., 1]) > 0
-    bottleneck = (slots[..., 1] + slots[..., 3]) > 0
-    blocks, branches = slots[..., 4], slots[..., 5]
-    widen = np.where(active, slots[..., 6], 1)
-    c_out = e[:, :1] * np.cumprod(widen, axis=1)
-    c_in = np.concatenate([e[:, :1], c_out[:, :-1]], axis=1)
-    # the first residual block of a main block changes the shape (stride 2 after the first)
-    projection = residual & ((index > 0) | (c_in != c_out))
-    per_block = (branches * _branch(c_in, c_out, bottleneck) + projection * _layers((c_in, c_out))
-                 + (blocks - 1) * branches * _branch(c_out, c_out, bottleneck)) * active
-    c_final = c_out[np.arange(n), n_blocks - 1]
-    stem = _layers((_RESNET_IN * e[:, 1] ** 2, e[:, 0]))
-    head = _layers((c_final, np.full(n, _RESNET_CLASSES)))
-    tiles = stem[0] + per_block[0].sum(1) + head[0]
-    params = stem[2] + per_block[2].sum(1) + head[1] + _RESNET_CLASSES  # the classifier: no BatchNorm, a bias
-    # each later main block halves H and W; a strided bottleneck's first 1x1 conv still runs
-    # at its input's resolution (the stride sits on the 3x3 conv): 4x the output's pixels
-    early = 3 * branches * c_in * np.maximum(c_out // 4, 1) * (bottleneck & (index > 0) & active)
-    macs = stem[1] + ((per_block[1] + early) / 4.0**index).sum(1)
+    over architectures and main blocks (the exact counts come from ``resnet_arrays``)."""
+    stats = resnet_arrays.layer_stats(enc, (_RESNET_IN, 32, 32), _RESNET_CLASSES, _RESNET_TILE)
+    n_blocks, active = np.asarray(enc)[:, 2], stats["active"]
+    residual, bottleneck, widen, c_final = stats["residual"], stats["bottleneck"], stats["widen"], stats["c_final"]
+    blocks, branches = stats["residual_blocks"], stats["branches"]
+    params, tiles = stats["params"], stats["tiles"]
     total_rb, total_br = blocks.sum(1), branches.sum(1)
     n_bottle = (bottleneck * blocks).sum(1)
     n_res = (residual * blocks).sum(1)
@@ -195,18 +159,23 @@ def _resnet_derived(enc: np.ndarray) -> np.ndarray:
         np.log(params), tiles, np.log(tiles),
         total_rb, total_br, total_br / n_blocks, branches.max(1),
         (branches * blocks).sum(1), n_res / total_rb, total_rb - n_res, n_bottle, n_bottle / total_rb,
-        np.log2(c_final), np.log2(np.where(active, c_out, 0).max(1)), widen.prod(1),
-        np.log(macs),
+        np.log2(c_final), np.log2(np.where(active, stats["c_out"], 0).max(1)), widen.prod(1),
+        np.log(stats["macs"]),
     ]
     return np.stack(cols, axis=1).astype(np.float64)
 
 
 def resnet_features(space: Any, archs: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
     """ResNet-like features: the space's encoding plus depth, params, tiles, widths, branches."""
+    return resnet_features_encoded(space, space.encode_many(archs))
+
+
+def resnet_features_encoded(space: Any, enc: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """``resnet_features`` of encoding rows (the search's candidates), without decoding them."""
+    enc = np.asarray(enc, dtype=np.float64)
     names = list(space.feature_names) + RESNET_DERIVED
-    if len(archs) == 0:
+    if len(enc) == 0:
         return np.zeros((0, len(names))), names
-    enc = np.asarray(space.encode_many(archs), dtype=np.float64)
     return np.hstack([enc, _resnet_derived(enc)]), names
 
 
@@ -232,3 +201,12 @@ def feature_matrix(space: Any, archs: Sequence[Any]) -> tuple[np.ndarray, list[s
     if getattr(space, "name", "") == "resnet_like":
         return resnet_features(space, archs)
     return generic_features(space, archs)
+
+
+def feature_matrix_encoded(space: Any, enc: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """``feature_matrix`` of encoding rows of a space with encoded operations
+    (``space.has_encoded_ops``): the same rows, from the encodings directly where the
+    features allow (ResNet-like), else from the decoded architectures."""
+    if getattr(space, "name", "") == "resnet_like":
+        return resnet_features_encoded(space, enc)
+    return feature_matrix(space, space.decode_many(enc))

@@ -33,10 +33,12 @@ import xgboost as xgb
 
 from analognas.io import atomic_write_bytes, read_json, write_json
 
-from .features import feature_matrix
+from .features import feature_matrix, feature_matrix_encoded
 from .metrics import kendall_tau
+from .stacked import stack_boosters
 
 TARGETS = ("acc_1d", "acc_1d_std", "avm")
+_TARGET_INDEX = pd.Index(TARGETS)
 FORMAT = "analognas-surrogate"
 FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
@@ -176,6 +178,8 @@ class AnalogSurrogate:
         self.n_jobs = n_jobs
         self.feature_names_: list[str] | None = None
         self.boosters_: dict[str, xgb.Booster] = {}
+        # (the boosters it was made from, their stacked model or None); see _raw
+        self._stacked: tuple[dict[str, xgb.Booster], xgb.Booster | None] | None = None
         # Per acc_1d model: mean and std of its predictions on the training rows, so that the
         # blend of two differently scaled outputs never depends on the batch being scored.
         self.scaling_: dict[str, Any] = {}
@@ -193,7 +197,9 @@ class AnalogSurrogate:
             if bad is not None:
                 raise TypeError(f"architectures must be {arch_type.__name__} values of {self.space!r}, "
                                 f"got {type(bad).__name__}")
-        X, names = feature_matrix(self.space, archs)
+        return self._checked(*feature_matrix(self.space, archs))
+
+    def _checked(self, X: np.ndarray, names: list[str]) -> np.ndarray:
         if self.feature_names_ is not None and names != self.feature_names_:
             raise ValueError("this space's features differ from those the model was fitted on; refit it")
         return X
@@ -266,18 +272,34 @@ class AnalogSurrogate:
 
     def _predict_target(self, target: str, X: np.ndarray, boosters: Mapping[str, xgb.Booster],
                         scaling: Mapping[str, Any]) -> np.ndarray:
-        """One model's predictions on the scale it was fitted on (AVM: the share of the error
-        with ``avm_per_error``)."""
+        """One target's predictions from ``boosters`` (see :meth:`_from_raw`)."""
+        keys = ("acc_1d_ranker", "acc_1d_regressor") if target == "acc_1d" else (target,)
+        return self._from_raw(target, {k: boosters[k].inplace_predict(X) for k in keys if k in boosters}, scaling)
+
+    def _from_raw(self, target: str, raw: Mapping[str, np.ndarray], scaling: Mapping[str, Any]) -> np.ndarray:
+        """One target's predictions, on the scale it was fitted on (AVM: the share of the
+        error with ``avm_per_error``), from the models' raw outputs ``raw``."""
         if target != "acc_1d":
-            return _slog_inv(boosters[target].inplace_predict(X).astype(np.float64))
+            return _slog_inv(np.asarray(raw[target], dtype=np.float64))
         w = float(self.params["acc_1d_blend"])
-        z = np.zeros(len(X))
+        z = 0.0
         for key, weight in (("acc_1d_ranker", 1.0 - w), ("acc_1d_regressor", w)):
             if weight > 0:
                 mean, std = scaling[key]
-                z += weight * (boosters[key].inplace_predict(X).astype(np.float64) - mean) / std
+                z = z + weight * (np.asarray(raw[key], dtype=np.float64) - mean) / std
         label_mean, label_std = scaling["acc_1d_label"]
         return label_mean + label_std * z
+
+    def _raw(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Every model's raw output on ``X``: one call to the stacked model when it exists."""
+        cached = self._stacked
+        if cached is None or cached[0] is not self.boosters_:
+            cached = self._stacked = (self.boosters_, stack_boosters(list(self.boosters_.values()), self.n_jobs))
+        stacked = cached[1]
+        if stacked is None:
+            return {k: b.inplace_predict(X) for k, b in self.boosters_.items()}
+        out = np.asarray(stacked.inplace_predict(X)).reshape(len(X), -1)
+        return {k: out[:, i] for i, k in enumerate(self.boosters_)}
 
     # --- predict -------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -288,20 +310,29 @@ class AnalogSurrogate:
     def predict_features(self, X: np.ndarray) -> pd.DataFrame:
         """Predictions from an already computed feature matrix (see :func:`feature_matrix`)."""
         self._check_fitted()
-        X = np.asarray(X, dtype=np.float64)
+        # XGBoost compares float32 values; converting here is faster than inside each model
+        X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] != len(self.feature_names_):
             raise ValueError(f"X must have shape (n, {len(self.feature_names_)}), got {X.shape}")
         if len(X) == 0:
             return pd.DataFrame({t: np.zeros(0) for t in TARGETS})
-        pred = {t: self._predict_target(t, X, self.boosters_, self.scaling_) for t in TARGETS}
+        raw = self._raw(X)
+        pred = [self._from_raw(t, raw, self.scaling_) for t in TARGETS]
         if self.params["avm_per_error"]:
-            pred["avm"] *= _error(pred["acc_1d"])
-        return pd.DataFrame(pred)
+            pred[2] = pred[2] * _error(pred[0])
+        # one 2-d block with a ready column index: 5x faster than a dict of columns
+        return pd.DataFrame(np.column_stack(pred), index=pd.RangeIndex(len(X)), columns=_TARGET_INDEX, copy=False)
 
     def predict(self, archs: Sequence[Any]) -> pd.DataFrame:
         """DataFrame with columns acc_1d (score: order matters), acc_1d_std, avm; one row per arch."""
         self._check_fitted()
         return self.predict_features(self._features(archs))
+
+    def predict_encoded(self, enc: np.ndarray) -> pd.DataFrame:
+        """``predict`` for rows of ``space.encode_many`` (what the evolutionary search holds
+        for spaces with encoded operations); the same predictions, without decoding."""
+        self._check_fitted()
+        return self.predict_features(self._checked(*feature_matrix_encoded(self.space, enc)))
 
     def score(self, archs: Sequence[Any], table: Any) -> dict[str, float]:
         """Kendall tau between predictions and ``table``'s true values, per target (NaN rows skipped)."""

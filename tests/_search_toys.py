@@ -52,3 +52,21 @@ class ResNetToy:
             rows.append((math.log(self.space.num_params(a)) - 0.1 * a.kernel0,
                          1.0 / (1.0 + branches), 0.3 * plain + 0.05 * len(a.blocks)))
         return pd.DataFrame(rows, columns=["acc_1d", "acc_1d_std", "avm"])
+
+
+def fitted_resnet_surrogate(trees: dict[str, int] | None = None):
+    """A real AnalogSurrogate for the ResNet-like space, fitted on a synthetic table (bigger
+    networks more accurate, noise elsewhere); ``trees``: boosting rounds per model (60)."""
+    from search_spaces import ResNetLikeSpace
+    from surrogate import AnalogSurrogate
+
+    space = ResNetLikeSpace()
+    rng = np.random.default_rng(0)
+    archs = list(dict.fromkeys(space.sample_many(120, rng, max_params=2_000_000)))
+    logp = np.log([space.num_params(a) for a in archs])
+    table = pd.DataFrame({"acc_1d": 70 + 2 * logp + rng.normal(0, 1, len(archs)),
+                          "acc_1d_std": rng.uniform(0.2, 2.0, len(archs)),
+                          "avm": rng.uniform(0.0, 3.0, len(archs))})
+    trees = trees or dict.fromkeys(("acc_1d_ranker", "acc_1d_regressor", "acc_1d_std", "avm"), 60)
+    surrogate = AnalogSurrogate(space, params={k: {"n_estimators": n} for k, n in trees.items()}, n_jobs=1)
+    return surrogate.fit(archs, table)

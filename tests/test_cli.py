@@ -35,12 +35,16 @@ def test_surrogate_train_reports_cross_validation_and_saves_a_loadable_model(tmp
 
     results = default_surrogate_path("resnet_like").parent / "results.csv"  # the shipped table
     proc = run_cli("surrogate", "train", "--space", "resnet_like", "--results", str(results),
-                   "--output", str(tmp_path / "sur"), "--cv", "3")
+                   "--output", str(tmp_path / "sur"), "--cv", "3", "--trees", "25")
     assert proc.returncode == 0, proc.stderr
     line = next(l for l in proc.stdout.splitlines() if l.startswith("3-fold cross-validated Kendall tau"))
     assert all(f"{t} " in line for t in ("acc_1d", "acc_1d_std", "avm"))
     model = AnalogSurrogate.load(tmp_path / "sur")
     assert model.space.name == "resnet_like" and model.n_train_["acc_1d"] >= 10
+    assert {b.num_boosted_rounds() for b in model.boosters_.values()} == {25}
+    bad = run_cli("surrogate", "train", "--space", "resnet_like", "--results", str(results),
+                  "--output", str(tmp_path / "bad"), "--trees", "0")
+    assert bad.returncode != 0 and "--trees" in bad.stderr
 
 
 def test_evaluate_writes_metrics(tmp_path):

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
-from _search_toys import NB201Toy, ResNetToy
+from _search_toys import NB201Toy, ResNetToy, fitted_resnet_surrogate
 
 from analognas.search import (
     Archive,
     Constraints,
+    EncodedArchive,
     EvolutionarySearch,
     Objective,
     pareto_front,
@@ -210,20 +210,67 @@ def test_archive_never_scores_twice():
     assert toy.calls == int(np.ceil(len(set(archs)) / 10))
 
 
-def test_time_budget_is_honoured_with_a_real_surrogate():
-    from surrogate import AnalogSurrogate
+def test_encoded_archive_scores_rows_once_with_the_surrogates_predictions():
+    surrogate = fitted_resnet_surrogate()
+    space = surrogate.space
+    c = Constraints(max_params=1_000_000, max_avm=1.0, input_shape=(1, 28, 28), num_classes=7, tile_size=128)
+    archive = EncodedArchive(space, surrogate, c, "acc_1d", batch_size=16)
+    archs = space.sample_many(40, 3)
+    enc = space.encode_many(archs)
+    first = archive.score_encoded(np.concatenate([enc, enc[:10]]), generation=0)
+    assert len(first) == len(set(archs)) and len(archive.score(archs[:5], generation=1)) == 0
+    assert archs[0] in archive and space.mutate(archs[0], 0) not in archive
+    history = archive.history()
+    assert list(history["arch"]) == list(dict.fromkeys(archs))
+    expected = surrogate.predict(list(history["arch"]))
+    np.testing.assert_array_equal(history["acc_1d"], expected["acc_1d"])
+    np.testing.assert_array_equal(history["avm"], expected["avm"])
+    assert history["params"].tolist() == [space.num_params(a, (1, 28, 28), 7) for a in history["arch"]]
+    assert history["tiles"].tolist() == [space.num_tiles(a, 128, (1, 28, 28), 7) for a in history["arch"]]
+    with pytest.raises(TypeError, match="encoded"):
+        EncodedArchive(NB201Space(), surrogate, c)
 
+
+@pytest.mark.parametrize("encoded", [None, False])
+def test_resnet_like_search_on_encodings_or_objects_meets_the_exact_limits(encoded):
+    surrogate = fitted_resnet_surrogate()
+    space = surrogate.space
+    c = Constraints(max_params=400_000, max_tiles=40, max_avm=1.5)
+    run = lambda seed: EvolutionarySearch(space, surrogate, c, population_size=60, iterations=15,  # noqa: E731
+                                          seed=seed, encoded=encoded, progress=False).run()
+    result = run(0)
+    history = result.history
+    assert result.feasible and result.n_scored == len(history) > 400
+    _check_exact(space, c, result.best)
+    assert history["arch"].is_unique
+    assert result.best_prediction["objective"] == history.loc[history["feasible"], "objective"].max()
+    for arch in history.loc[history["generation"] > 0, "arch"]:
+        _check_exact(space, c, arch)  # children that break an exact limit are never scored
+    again = run(0)
+    assert list(again.history["arch"]) == list(history["arch"])
+    assert list(run(1).history["arch"]) != list(history["arch"])
+
+
+@pytest.mark.parametrize("encoded", [None, False])
+def test_a_cap_that_few_networks_meet_still_fills_every_generation(encoded):
     space = ResNetLikeSpace()
-    rng = np.random.default_rng(0)
-    archs = list(dict.fromkeys(space.sample_many(120, rng, max_params=2_000_000)))
-    logp = np.log([space.num_params(a) for a in archs])
-    table = pd.DataFrame({"acc_1d": 70 + 2 * logp + rng.normal(0, 1, len(archs)),
-                          "acc_1d_std": rng.uniform(0.2, 2.0, len(archs)),
-                          "avm": rng.uniform(0.0, 3.0, len(archs))})
-    small = {"n_estimators": 60}
-    surrogate = AnalogSurrogate(space, params={k: small for k in ("acc_1d_ranker", "acc_1d_regressor",
-                                                                  "acc_1d_std", "avm")}, n_jobs=1)
-    surrogate.fit(archs, table)
+    cap = space.num_params(space.smallest()) + 3000  # most mutations break it
+    result = EvolutionarySearch(space, ResNetToy(space), Constraints(max_params=cap), population_size=40,
+                                iterations=10, seed=0, encoded=encoded, progress=False).run()
+    history = result.history
+    assert result.feasible and history["arch"].is_unique
+    assert (history["params"] < cap).all()
+    assert history.groupby("generation").size().tolist() == [40] + [20] * 10
+
+
+def test_encoded_search_needs_a_space_with_encoded_operations():
+    with pytest.raises(ValueError, match="encoded"):
+        nb201_search(encoded=True)
+
+
+def test_time_budget_is_honoured_with_a_real_surrogate():
+    surrogate = fitted_resnet_surrogate()
+    space = surrogate.space
     start = time.perf_counter()
     result = EvolutionarySearch(space, surrogate, Constraints(max_params=1_000_000, max_avm=1.5),
                                 iterations=10**6, time_budget_s=2.0, seed=0, progress=False).run()
