@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import json
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -365,9 +366,11 @@ def cmd_bench_throughput(args: argparse.Namespace) -> int:
     from analognas.search_bench import measure_throughput
 
     surrogate, path = _load_surrogate(args)
-    rate = measure_throughput(surrogate.space, surrogate, seconds=args.seconds, seed=args.seed)
-    print(f"{surrogate.space.name}: {rate:,.0f} candidates scored per second "
-          f"(surrogate {path}, {args.seconds:g} s)")
+    rates = [measure_throughput(surrogate.space, surrogate, seconds=args.seconds, seed=args.seed)
+             for _ in range(args.repeats)]
+    runs = "" if len(rates) == 1 else f"median of {len(rates)} runs: " + " / ".join(f"{r:,.0f}" for r in rates) + "; "
+    print(f"{surrogate.space.name}: {statistics.median(rates):,.0f} candidates scored per second "
+          f"({runs}surrogate {path}, {args.seconds:g} s)")
     return 0
 
 
@@ -491,6 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--surrogate", metavar="DIR")
     p.add_argument("--seconds", type=_positive_float, default=5.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=_positive_int, default=1,
+                   help="runs to make; with more than one, each rate and their median are printed "
+                        "(a shared machine's speed drifts between runs)")
 
     p = bench.add_parser("train", help="digital vs analog training step and drift-evaluation times")
     p.add_argument("--networks", nargs="+", default=["resnet20", "resnet32"])

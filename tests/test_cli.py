@@ -47,6 +47,15 @@ def test_surrogate_train_reports_cross_validation_and_saves_a_loadable_model(tmp
     assert bad.returncode != 0 and "--trees" in bad.stderr
 
 
+def test_bench_throughput_repeats_and_reports_the_median():
+    proc = run_cli("bench", "throughput", "--space", "resnet_like", "--seconds", "0.3", "--repeats", "3")
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip().splitlines()[-1]
+    median, runs = line.split(": ", 1)[1].split(" candidates")[0], line.split("median of 3 runs: ")[1].split(";")[0]
+    rates = sorted(int(r.replace(",", "")) for r in runs.split(" / "))
+    assert int(median.replace(",", "")) == rates[1] > 0
+
+
 def test_evaluate_writes_metrics(tmp_path):
     arch = tmp_path / "arch.json"
     arch.write_text(json.dumps({"ops": [3, 1, 0, 1, 0, 3]}))
