@@ -292,7 +292,7 @@ class AnalogSurrogate:
 
     def _raw(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """Every model's raw output on ``X``: one call to the stacked model when it exists."""
-        cached = self._stacked
+        cached = getattr(self, "_stacked", None)  # None too in a model pickled before stacking
         if cached is None or cached[0] is not self.boosters_:
             cached = self._stacked = (self.boosters_, stack_boosters(list(self.boosters_.values()), self.n_jobs))
         stacked = cached[1]
