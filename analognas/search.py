@@ -422,20 +422,30 @@ class Archive:
         each batch the clock is compared with ``deadline`` (a ``time.perf_counter`` value):
         past it, the rest is left unscored, so a search overruns by at most one batch.
         """
-        new, seen_here = [], set()
-        for a in archs:
-            if a not in self.index and a not in seen_here:
-                seen_here.add(a)
-                new.append(a)
+        archs = list(archs)
+        return self._score_new(archs, archs, generation, deadline)
+
+    def _score_new(self, items: Any, keys: list[Any], generation: int, deadline: float) -> np.ndarray:
+        """Score, in batches, the first of ``items`` for each key not in the memory yet (the
+        key of ``items[i]`` is ``keys[i]``); return their archive indices."""
+        first: dict[Any, int] = {}
+        for i, key in enumerate(keys):
+            if key not in self.index and key not in first:
+                first[key] = i
+        rows, new_keys = list(first.values()), list(first)
         start = len(self)
-        for lo in range(0, len(new), self.batch_size):
+        for lo in range(0, len(rows), self.batch_size):
             if time.perf_counter() >= deadline:
                 break
-            batch = new[lo : lo + self.batch_size]
-            counts = np.array([self.counts(a) for a in batch], dtype=float).reshape(-1, 2)
-            self._record(self.surrogate.predict(batch), counts[:, 0], counts[:, 1], generation, batch)
-            self._archs.extend(batch)
+            self._score_batch(items, rows[lo : lo + self.batch_size], new_keys[lo : lo + self.batch_size],
+                              generation)
         return np.arange(start, len(self))
+
+    def _score_batch(self, items: list[Any], rows: list[int], keys: list[Any], generation: int) -> None:
+        batch = [items[i] for i in rows]
+        counts = np.array([self.counts(a) for a in batch], dtype=float).reshape(-1, 2)
+        self._record(self.surrogate.predict(batch), counts[:, 0], counts[:, 1], generation, keys)
+        self._archs.extend(batch)
 
     def _record(self, pred: pd.DataFrame, params: np.ndarray, tiles: np.ndarray, generation: int,
                 keys: list[Any]) -> None:
@@ -566,45 +576,33 @@ class EncodedArchive(Archive):
     def __contains__(self, arch: Any) -> bool:
         return self.keys(self.space.encode_many([arch]))[0] in self.index
 
-    def counts_encoded(self, enc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Exact (params, tiles) of encoding rows; tiles NaN unless ``count_tiles``."""
+    def _exact_counts(self, enc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         k = self.constraints
-        params, tiles = self.space.counts_encoded(enc, k.tile_size, k.input_shape, k.num_classes)
-        return params, (tiles if self.count_tiles else np.full(len(enc), math.nan))
+        return self.space.counts_encoded(enc, k.tile_size, k.input_shape, k.num_classes)
 
     def exact_violation_encoded(self, enc: np.ndarray) -> np.ndarray:
         """Violation of the exact limits alone, per encoding row."""
         if not self.constraints.has_exact:
             return np.zeros(len(enc))
-        k = self.constraints
-        return k.violation(*self.space.counts_encoded(enc, k.tile_size, k.input_shape, k.num_classes))
+        return self.constraints.violation(*self._exact_counts(enc))
 
     def score(self, archs: Sequence[Any], generation: int, deadline: float = math.inf) -> np.ndarray:
         archs = list(archs)
-        if not archs:
-            return np.arange(len(self), len(self))
-        return self.score_encoded(self.space.encode_many(archs), generation, deadline)
+        enc = self.space.encode_many(archs) if archs else np.zeros((0, self._encoded.shape[0]))
+        return self.score_encoded(enc, generation, deadline)
 
     def score_encoded(self, enc: np.ndarray, generation: int, deadline: float = math.inf) -> np.ndarray:
         """:meth:`Archive.score` for encoding rows."""
         enc = np.asarray(enc, dtype=float)
-        keys = self.keys(enc)
-        rows: dict[bytes, int] = {}
-        for i, key in enumerate(keys):
-            if key not in self.index and key not in rows:
-                rows[key] = i
-        new = enc[list(rows.values())]
-        keys = list(rows)
-        start = len(self)
-        for lo in range(0, len(new), self.batch_size):
-            if time.perf_counter() >= deadline:
-                break
-            batch = new[lo : lo + self.batch_size]
-            predict = getattr(self.surrogate, "predict_encoded", None)
-            pred = predict(batch) if predict is not None else self.surrogate.predict(self.space.decode_many(batch))
-            self._record(pred, *self.counts_encoded(batch), generation, keys[lo : lo + self.batch_size])
-            self._encoded.extend(batch)
-        return np.arange(start, len(self))
+        return self._score_new(enc, self.keys(enc), generation, deadline)
+
+    def _score_batch(self, items: np.ndarray, rows: list[int], keys: list[Any], generation: int) -> None:
+        batch = items[rows]
+        predict = getattr(self.surrogate, "predict_encoded", None)
+        pred = predict(batch) if predict is not None else self.surrogate.predict(self.space.decode_many(batch))
+        params, tiles = self._exact_counts(batch)
+        self._record(pred, params, tiles if self.count_tiles else np.full(len(batch), math.nan), generation, keys)
+        self._encoded.extend(batch)
 
 
 # --------------------------------------------------------------------------------------------
@@ -840,6 +838,7 @@ class EvolutionarySearch(SearchStrategy):
         encoded = bool(getattr(self.space, "has_encoded_ops", False)) and self.encoded is not False
         started, deadline, archive = self._start(self.batch_size, self.count_tiles, encoded)
         children = self._children_encoded if encoded else self._children
+        score = archive.score_encoded if encoded else archive.score
         rng = as_rng(self.seed)
         sampler = _Sampler(self.space, self.constraints.max_params)
 
@@ -859,9 +858,7 @@ class EvolutionarySearch(SearchStrategy):
                 if not len(kids):
                     stop = "no unscored architecture left to try (search space exhausted)"
                     break
-                scored = archive.score_encoded(kids, generation, deadline) if encoded else \
-                    archive.score(kids, generation, deadline)
-                population = np.concatenate([survivors, scored])
+                population = np.concatenate([survivors, score(kids, generation, deadline)])
                 bar.update(1)
                 self._show(bar, archive, population)
         finally:

@@ -559,7 +559,6 @@ class ResNetLikeSpace(SearchSpace):
                 row[base + 4], row[base + 5], row[base + 6] = b.residual_blocks, b.branches, b.widen
         return out
 
-
     # --- vectorised operations on encodings -----------------------------------------------
     # (resnet_arrays imports this module's choices, hence the imports inside the methods)
     has_encoded_ops = True
@@ -578,7 +577,7 @@ class ResNetLikeSpace(SearchSpace):
         # found through one integer code per slot: type (4 for an unused slot), then fields.
         slot = resnet_arrays.slots(e)
         kind = np.where(slot[..., :4].any(-1), slot[..., :4].argmax(-1), 4)
-        code = ((kind * 32 + slot[..., 4]) * 32 + slot[..., 5]) * 32 + slot[..., 6]
+        code = (kind << 15) | (slot[..., 4] << 10) | (slot[..., 5] << 5) | slot[..., 6]  # 5 bits a field
         unique, which = np.unique(code, return_inverse=True)
         blocks = [MainBlock(BLOCK_TYPES[c >> 15], (c >> 10) & 31, (c >> 5) & 31, c & 31) if c >> 15 < 4 else None
                   for c in unique.tolist()]

@@ -140,35 +140,27 @@ def _mutate_once(enc: np.ndarray, kind: str, rows: np.ndarray, rng: np.random.Ge
 
 def mutate(enc: np.ndarray, rng: np.random.Generator, kinds: tuple[tuple[str, float], ...],
            max_tries: int = 1000) -> np.ndarray:
-    """Mutate every row: each (kind, probability) applied independently, redrawn for the
-    rows that came out unchanged, so every output row differs from its input row."""
+    """Mutate every row: each (kind, probability) applied independently, the kinds redrawn
+    for rows where none was drawn, so every output row differs from its input row."""
     parents = as_encodings(enc)
-    out = parents.copy()
-    todo = np.arange(len(parents))
     probs = np.array([p for _, p in kinds])
+    # Every move changes the architecture and no two kinds undo each other, so a child is
+    # unchanged exactly when no kind was drawn: redraw those rows' kinds up front (the
+    # object version redraws after the fact; the distribution is the same).
+    applied = rng.random((len(parents), len(kinds))) < probs
     for _ in range(max_tries):
-        if len(todo) == 0:
+        none = ~applied.any(axis=1)
+        if not none.any():
             break
-        child = parents[todo]
-        # Every move changes the architecture and no two kinds undo each other, so a child
-        # is unchanged exactly when no kind was drawn: redraw those rows' kinds up front
-        # (the object version redraws after the fact; the distribution is the same).
-        applied = rng.random((len(todo), len(kinds))) < probs
-        for _ in range(max_tries):
-            none = ~applied.any(axis=1)
-            if not none.any():
-                break
-            applied[none] = rng.random((int(none.sum()), len(kinds))) < probs
-        for k, (kind, _) in enumerate(kinds):
-            rows = np.flatnonzero(applied[:, k])
-            if len(rows):
-                _mutate_once(child, kind, rows, rng)
-        same = (child == parents[todo]).all(axis=1)  # kept as a guard
-        out[todo[~same]] = child[~same]
-        todo = todo[same]
-    if len(todo):
-        raise ValueError(f"no different architecture in {max_tries} mutations of encoding row {int(todo[0])}")
-    return out
+        applied[none] = rng.random((int(none.sum()), len(kinds))) < probs
+    else:
+        raise ValueError(f"no mutation kind drawn in {max_tries} tries (probabilities {probs.tolist()})")
+    child = parents.copy()
+    for k, (kind, _) in enumerate(kinds):
+        rows = np.flatnonzero(applied[:, k])
+        if len(rows):
+            _mutate_once(child, kind, rows, rng)
+    return child
 
 
 def crossover(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -176,7 +168,7 @@ def crossover(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndar
     and block count from either parent, main block i from either parent that has one."""
     a, b = as_encodings(a), as_encodings(b)
     coin = rng.random((len(a), 3 + MAX_MAIN_BLOCKS)) < 0.5
-    child = np.where(coin[:, :1], a, b)  # a's stem; its first column decides below
+    child = np.where(coin[:, :1], a, b)  # out_channel0 by the first coin; the rest is set below
     child[:, _K0] = np.where(coin[:, 1], a[:, _K0], b[:, _K0])
     child[:, _NB] = np.where(coin[:, 2], a[:, _NB], b[:, _NB])
     has_a, has_b = _SLOT < a[:, _NB:_NB + 1], _SLOT < b[:, _NB:_NB + 1]

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("distributed")
 
 from _build_script import DATA, EVALUATION, SPACE, TRAINING
-from analognas.dataset import build_dataset, read_results
+from analognas.dataset import build_dataset
 from analognas.distributed import DaskExecutor, _worker_gpu
 
 N = 4

@@ -21,7 +21,6 @@ from search_spaces import (
     InvalidArchitectureError,
     NB201Arch,
     NB201Space,
-    ResNetArch,
     ResNetLikeSpace,
     SearchSpace,
     get_space,
