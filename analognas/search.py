@@ -819,6 +819,8 @@ class EvolutionarySearch(SearchStrategy):
         progress: bool = True,
     ) -> None:
         super().__init__(space, surrogate, constraints, objective, time_budget_s, seed, progress)
+        if encoded is not None and not isinstance(encoded, bool):
+            raise ValueError(f"encoded={encoded!r} is not allowed; allowed: None, True or False")
         if encoded and not getattr(space, "has_encoded_ops", False):
             raise ValueError(f"encoded=True needs a space with encoded operations; {space!r} has none")
         self.encoded = encoded

@@ -266,6 +266,8 @@ def test_a_cap_that_few_networks_meet_still_fills_every_generation(encoded):
 def test_encoded_search_needs_a_space_with_encoded_operations():
     with pytest.raises(ValueError, match="encoded"):
         nb201_search(encoded=True)
+    with pytest.raises(ValueError, match="encoded='yes'.*None, True or False"):
+        EvolutionarySearch(ResNetLikeSpace(), ResNetToy(ResNetLikeSpace()), encoded="yes")
 
 
 def test_time_budget_is_honoured_with_a_real_surrogate():
