@@ -352,7 +352,8 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
     from analognas.search_bench import benchmark_search, summarize_search
     from surrogate import load_analognas_bench
 
-    results = benchmark_search(seeds=args.seeds, queries=args.queries, max_avm=args.max_avm,
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    results = benchmark_search(seeds=seeds, queries=args.queries, max_avm=args.max_avm,
                                methods=args.methods, progress=not args.no_progress)
     print(summarize_search(results, load_analognas_bench(), max_avm=args.max_avm).to_string())
     if args.json:
@@ -481,7 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
 
     p = bench.add_parser("search", help="search strategies on AnalogNAS-Bench (NB201, table oracle)")
-    p.add_argument("--seeds", type=_positive_int, default=20)
+    p.add_argument("--seeds", type=_positive_int, default=20, help="how many seeds to run")
+    p.add_argument("--first-seed", type=_non_negative_int, default=0,
+                   help="the seeds are FIRST_SEED, FIRST_SEED+1, ... (another set of seeds checks "
+                        "that a figure is not one set's luck)")
     p.add_argument("--queries", type=_positive_int, default=100)
     p.add_argument("--max-avm", type=float, default=1.0)
     p.add_argument("--methods", nargs="+", default=["evolution", "random", "nsga2"],

@@ -123,7 +123,9 @@ def benchmark_search(
 def summarize_search(results: dict[str, list[dict[str, Any]]], table: pd.DataFrame,
                      max_avm: float = 1.0) -> pd.DataFrame:
     """One row per method: seeds, found (seeds with a feasible result), mean, std, min, max of
-    the true acc_1d, and the mean regret against the best feasible cell of ``table``.
+    the true acc_1d, the mean regret against the best feasible cell of ``table``, and ``sem``,
+    the standard error of that mean (std / sqrt(found)): how far the mean of another set of
+    seeds may fall, which says whether two methods or a method and a target differ.
 
     Every reported architecture is checked against ``table``: it must be feasible there and
     its acc_1d must match, or ValueError. Seeds without a feasible result are left out of
@@ -159,7 +161,9 @@ def summarize_search(results: dict[str, list[dict[str, Any]]], table: pd.DataFra
             "method": method, "seeds": len(entries), "found": len(a),
             "mean": a.mean() if len(a) else np.nan, "std": a.std(ddof=1) if len(a) > 1 else np.nan,
             "min": a.min() if len(a) else np.nan, "max": a.max() if len(a) else np.nan,
-            "regret": top - a.mean() if len(a) else np.nan, "hit_best": int((a >= top).sum()),
+            "regret": top - a.mean() if len(a) else np.nan,
+            "sem": a.std(ddof=1) / np.sqrt(len(a)) if len(a) > 1 else np.nan,
+            "hit_best": int((a >= top).sum()),
         })
     out = pd.DataFrame(rows).set_index("method")
     out.attrs["best_feasible"] = top

@@ -56,6 +56,16 @@ def test_bench_throughput_repeats_and_reports_the_median():
     assert int(median.replace(",", "")) == rates[1] > 0
 
 
+def test_bench_search_runs_the_seeds_from_first_seed(tmp_path):
+    out = tmp_path / "search.json"
+    proc = run_cli("bench", "search", "--methods", "random", "--seeds", "2", "--first-seed", "5",
+                   "--queries", "20", "--json", str(out), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert [e["seed"] for e in json.loads(out.read_text())["random"]] == [5, 6]
+    assert "sem" in proc.stdout.splitlines()[0]
+    assert run_cli("bench", "search", "--first-seed", "-1").returncode == 2
+
+
 def test_evaluate_writes_metrics(tmp_path):
     arch = tmp_path / "arch.json"
     arch.write_text(json.dumps({"ops": [3, 1, 0, 1, 0, 3]}))

@@ -30,6 +30,7 @@ def test_bench_facts_behind_the_targets(bench):
     row = summary.loc["x"]
     assert row["mean"] == pytest.approx(90.32) and row["regret"] == pytest.approx(0.21)
     assert row["found"] == 2 and row["hit_best"] == 1
+    assert row["sem"] == pytest.approx(0.42 / 2)  # std 0.297 over sqrt(2) seeds
 
 
 def test_summary_checks_every_entry_against_the_table(bench):
