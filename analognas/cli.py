@@ -201,17 +201,34 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
+def _add_limits(p: argparse.ArgumentParser, max_params: int | None) -> None:
+    g = p.add_argument_group("limits (parameters and tiles are exact, AVM is predicted)")
+    g.add_argument("--max-params", type=_positive_int, default=max_params,
+                   help=f"parameter budget T_p (default {max_params or 'none'})")
+    g.add_argument("--max-avm", type=float, help="budget on predicted AVM, in accuracy points")
+    g.add_argument("--max-tiles", type=_positive_int, help="budget on crossbar tiles")
+    g.add_argument("--tile-size", type=_positive_int, default=512, help="crossbar size (default 512)")
+    g.add_argument("--input-shape", type=_parse_shape, default=(3, 32, 32),
+                   help="C,H,W of the task's images for parameter/tile counts (default 3,32,32)")
+    g.add_argument("--num-classes", type=_positive_int, default=10)
+
+
+def _constraints_from_args(args: argparse.Namespace):
+    from analognas.search import Constraints
+
+    return Constraints(max_params=args.max_params, max_avm=args.max_avm, max_tiles=args.max_tiles,
+                       tile_size=args.tile_size, input_shape=args.input_shape, num_classes=args.num_classes)
+
+
 @command("search")
 def cmd_search(args: argparse.Namespace) -> int:
     from analognas.plots import plot_pareto
-    from analognas.search import Constraints, EvolutionarySearch
+    from analognas.search import EvolutionarySearch
     from analognas.io import write_json
 
     surrogate, path = _load_surrogate(args)
     space = surrogate.space
-    constraints = Constraints(max_params=args.max_params, max_avm=args.max_avm,
-                              max_tiles=args.max_tiles, tile_size=args.tile_size,
-                              input_shape=args.input_shape, num_classes=args.num_classes)
+    constraints = _constraints_from_args(args)
     search = EvolutionarySearch(space, surrogate, constraints, objective=args.objective,
                                 population_size=args.population, iterations=args.iterations,
                                 time_budget_s=args.time_budget, seed=args.seed,
@@ -367,11 +384,14 @@ def cmd_bench_throughput(args: argparse.Namespace) -> int:
     from analognas.search_bench import measure_throughput
 
     surrogate, path = _load_surrogate(args)
-    rates = [measure_throughput(surrogate.space, surrogate, seconds=args.seconds, seed=args.seed)
-             for _ in range(args.repeats)]
+    constraints = _constraints_from_args(args)
+    rates = [measure_throughput(surrogate.space, surrogate, seconds=args.seconds, seed=args.seed,
+                                constraints=constraints) for _ in range(args.repeats)]
     runs = "" if len(rates) == 1 else f"median of {len(rates)} runs: " + " / ".join(f"{r:,.0f}" for r in rates) + "; "
+    limits = ", ".join(f"{k} {v}" for k, v in (("max_params", args.max_params), ("max_tiles", args.max_tiles),
+                                                ("max_avm", args.max_avm)) if v is not None) or "no limits"
     print(f"{surrogate.space.name}: {statistics.median(rates):,.0f} candidates scored per second "
-          f"({runs}surrogate {path}, {args.seconds:g} s)")
+          f"({runs}{limits}; surrogate {path}, {args.seconds:g} s)")
     return 0
 
 
@@ -411,14 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "write result.json, history.csv and pareto.png.")
     _add_space(p)
     p.add_argument("--surrogate", metavar="DIR", help="surrogate folder (default: the shipped one)")
-    p.add_argument("--max-params", type=_positive_int, default=1_000_000,
-                   help="parameter budget T_p (default 1000000)")
-    p.add_argument("--max-avm", type=float, help="budget on predicted AVM, in accuracy points")
-    p.add_argument("--max-tiles", type=_positive_int, help="budget on crossbar tiles")
-    p.add_argument("--tile-size", type=_positive_int, default=512, help="crossbar size (default 512)")
-    p.add_argument("--input-shape", type=_parse_shape, default=(3, 32, 32),
-                   help="C,H,W of the task's images for parameter/tile counts (default 3,32,32)")
-    p.add_argument("--num-classes", type=_positive_int, default=10)
+    _add_limits(p, max_params=1_000_000)
     p.add_argument("--objective", default="acc_1d/std", choices=["acc_1d/std", "acc_1d"])
     p.add_argument("--population", type=_positive_int, default=200, help="population size (default 200)")
     p.add_argument("--iterations", type=_positive_int, default=100, help="generations (default 100)")
@@ -501,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_positive_int, default=1,
                    help="runs to make; with more than one, each rate and their median are printed "
                         "(a shared machine's speed drifts between runs)")
+    _add_limits(p, max_params=None)
 
     p = bench.add_parser("train", help="digital vs analog training step and drift-evaluation times")
     p.add_argument("--networks", nargs="+", default=["resnet20", "resnet32"])

@@ -549,8 +549,10 @@ class EncodedArchive(Archive):
         super().__init__(space, surrogate, constraints, objective, batch_size, count_tiles)
         self.count_tiles = True if count_tiles is None else bool(count_tiles)
         self._encoded = _Growing(float, len(space.feature_names))
-        #: share of the children last proposed that were new (the search sizes its draws by it)
+        #: share of the children last proposed that were new, and share of those within the
+        #: exact limits (the search sizes its draws by their product)
         self.new_share = 2 / 3
+        self.fit_share = 1.0
 
     @property
     def archs(self) -> list[Any]:
@@ -924,13 +926,22 @@ class EvolutionarySearch(SearchStrategy):
         taken: set[bytes] = set()
         need, misses = n, 0
         while need > 0 and misses < 2 * n:
-            # A batch costs about the same whatever its size, so draw enough that the new
-            # ones (the share seen last time) cover the need without walks of a few rows.
-            draw = min(int(1.2 * need / max(archive.new_share, 0.05)) + 1, 20 * need)
+            # Each round costs a batch's mutation, walk and counting, so draw enough that the
+            # usable children (new, as last time, and within the exact limits, as lately) cover
+            # the need at once: a population pressing against max_params or max_tiles has most
+            # of its children over them.
+            share = max(archive.new_share * archive.fit_share, 0.02)
+            draw = min(int(1.2 * need / share) + 1, 60 * need)
             child = self._child_encoded(parents, draw, rng)
             new, archive.new_share = self._walk_away(archive, child, taken, need, rng)
             child = child[new]
-            child = child[archive.exact_violation_encoded(child) == 0][:need]
+            if len(child) and self.constraints.has_exact:
+                fits = archive.exact_violation_encoded(child) == 0
+                # weighted by rows: a small top-up batch says little about the next draw
+                w = len(fits) / (len(fits) + 20)
+                archive.fit_share = (1 - w) * archive.fit_share + w * float(fits.mean())
+                child = child[fits]
+            child = child[:need]
             # a round that yields nothing counts its whole batch as failures in a row
             misses = 0 if len(child) else misses + need
             taken.update(archive.keys(child))
@@ -966,11 +977,12 @@ class EvolutionarySearch(SearchStrategy):
         and the share of rows that were new before any walk."""
         share = 1.0
         for attempt in range(self.max_retries + 1):
-            seen, first = [], set()
-            for key in archive.keys(child):
-                seen.append(key in archive.index or key in taken or key in first)
-                first.add(key)
-            seen = np.array(seen, dtype=bool)
+            keys = archive.keys(child)
+            # each key's first row (zip over the reversed rows leaves the first one in the dict)
+            first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
+            index = archive.index
+            seen = np.ones(len(keys), dtype=bool)
+            seen[[i for k, i in first.items() if k not in index and k not in taken]] = False
             if attempt == 0:
                 share = 1.0 - seen.mean() if len(seen) else 1.0
             if len(seen) - seen.sum() >= need or attempt == self.max_retries:

@@ -56,6 +56,16 @@ def test_bench_throughput_repeats_and_reports_the_median():
     assert int(median.replace(",", "")) == rates[1] > 0
 
 
+def test_bench_throughput_under_the_searchs_limits():
+    proc = run_cli("bench", "throughput", "--space", "resnet_like", "--seconds", "0.3",
+                   "--max-params", "400000", "--max-tiles", "40", "--tile-size", "256")
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip().splitlines()[-1]
+    assert "max_params 400000, max_tiles 40;" in line
+    assert int(line.split(": ", 1)[1].split(" candidates")[0].replace(",", "")) > 0
+    assert "no limits" in run_cli("bench", "throughput", "--space", "resnet_like", "--seconds", "0.3").stdout
+
+
 def test_bench_search_runs_the_seeds_from_first_seed(tmp_path):
     out = tmp_path / "search.json"
     proc = run_cli("bench", "search", "--methods", "random", "--seeds", "2", "--first-seed", "5",

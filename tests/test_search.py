@@ -263,6 +263,21 @@ def test_a_cap_that_few_networks_meet_still_fills_every_generation(encoded):
     assert history.groupby("generation").size().tolist() == [40] + [20] * 10
 
 
+def test_encoded_search_sizes_its_draws_by_the_share_of_children_within_the_limits(monkeypatch):
+    # Each round of drawing children costs a whole batch's mutation and counting; a search whose
+    # population presses against the cap should need about one round per generation, not several.
+    space = ResNetLikeSpace()
+    cap = space.num_params(space.smallest()) + 3000  # most mutations break it
+    rounds = []
+    check = EncodedArchive.exact_violation_encoded
+    monkeypatch.setattr(EncodedArchive, "exact_violation_encoded",
+                        lambda self, enc: rounds.append(len(enc)) or check(self, enc))
+    result = EvolutionarySearch(space, ResNetToy(space), Constraints(max_params=cap), population_size=40,
+                                iterations=30, seed=0, progress=False).run()
+    assert result.n_scored == 40 + 30 * 20 and (result.history["params"] < cap).all()
+    assert len(rounds) <= 2 * 30, rounds  # 460 rounds before draws counted the share within the cap
+
+
 def test_encoded_search_needs_a_space_with_encoded_operations():
     with pytest.raises(ValueError, match="encoded"):
         nb201_search(encoded=True)
