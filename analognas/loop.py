@@ -369,8 +369,7 @@ class SurrogateAssistedSearch:
         unlikely = self.feasible_probability(cands, errors) < self.min_feasible_prob
         # exact limits are certain: candidates that break them come last, least broken first
         exact = self.constraints.violation(cands["params"].to_numpy(dtype=float),
-                                           cands["tiles"].to_numpy(dtype=float, na_value=np.nan),
-                                           np.full(len(cands), -np.inf))
+                                           cands["tiles"].to_numpy(dtype=float, na_value=np.nan))
         # another encoding of an evaluated network would mostly measure that network again
         repeat = np.array([self.space.canonical(a) in state.canonical for a in cands["arch"]], dtype=bool)
         return np.lexsort((-cands["objective"].to_numpy(), -acq, unlikely, repeat, exact))

@@ -428,11 +428,8 @@ class Archive:
     def _score_new(self, items: Any, keys: list[Any], generation: int, deadline: float) -> np.ndarray:
         """Score, in batches, the first of ``items`` for each key not in the memory yet (the
         key of ``items[i]`` is ``keys[i]``); return their archive indices."""
-        first: dict[Any, int] = {}
-        for i, key in enumerate(keys):
-            if key not in self.index and key not in first:
-                first[key] = i
-        rows, new_keys = list(first.values()), list(first)
+        rows = _first_new(keys, self.index)
+        new_keys = [keys[i] for i in rows]
         start = len(self)
         for lo in range(0, len(rows), self.batch_size):
             if time.perf_counter() >= deadline:
@@ -645,6 +642,16 @@ class _Sampler:
                 self.max_params = None
                 self.note = f"sampling below max_params failed ({e}); sampled without the limit"
         return self.space.sample(rng)
+
+
+def _first_new(keys: list[Any], *known: Any) -> list[int]:
+    """Ascending positions of the first occurrence of each key of ``keys`` that is in none
+    of the ``known`` containers."""
+    # zip over the reversed keys leaves each key's first position in the dict (built in C)
+    first = list(dict(zip(reversed(keys), range(len(keys) - 1, -1, -1))).items())
+    for container in known:
+        first = [(k, i) for k, i in first if k not in container]
+    return sorted(i for _, i in first)
 
 
 class _Either:
@@ -977,12 +984,8 @@ class EvolutionarySearch(SearchStrategy):
         and the share of rows that were new before any walk."""
         share = 1.0
         for attempt in range(self.max_retries + 1):
-            keys = archive.keys(child)
-            # each key's first row (zip over the reversed rows leaves the first one in the dict)
-            first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
-            index = archive.index
-            seen = np.ones(len(keys), dtype=bool)
-            seen[[i for k, i in first.items() if k not in index and k not in taken]] = False
+            seen = np.ones(len(child), dtype=bool)
+            seen[_first_new(archive.keys(child), archive.index, taken)] = False
             if attempt == 0:
                 share = 1.0 - seen.mean() if len(seen) else 1.0
             if len(seen) - seen.sum() >= need or attempt == self.max_retries:

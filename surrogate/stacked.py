@@ -120,7 +120,8 @@ def stack_boosters(boosters: Sequence[xgb.Booster], nthread: int = 1) -> xgb.Boo
         stacked.set_param({"nthread": nthread})
     except (ValueError, KeyError, TypeError, xgb.core.XGBoostError):
         return None
-    # probe rows over the thresholds the trees use, so every branch is exercised
+    # probe rows at the scales features take (wide normals, and the small integers of
+    # encodings); they do not reach every branch, but a model that differs shows on them
     n_features = boosters[0].num_features()
     rng = np.random.default_rng(0)
     probe = rng.normal(scale=100.0, size=(_N_PROBE_ROWS, n_features)).astype(np.float32)
