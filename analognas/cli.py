@@ -403,7 +403,11 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
     with num_threads(args.num_threads):
         df = benchmark_training(networks=args.networks, device=args.device, batch_size=args.batch_size,
                                 steps=args.steps, warmup=args.warmup, eval_images=args.eval_images,
-                                n_reps=args.n_reps, verbose=not args.no_progress)
+                                n_reps=args.n_reps, simulations=args.simulations,
+                                record_images=args.record_images,
+                                record_pretrain_epochs=args.record_pretrain_epochs,
+                                record_epochs=args.record_epochs, repeats=args.repeats,
+                                verbose=not args.no_progress)
     if args.no_progress:  # verbose mode has printed the table already
         print(df.to_string(index=False))
     if args.json:
@@ -516,14 +520,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "(a shared machine's speed drifts between runs)")
     _add_limits(p, max_params=None)
 
-    p = bench.add_parser("train", help="digital vs analog training step and drift-evaluation times")
-    p.add_argument("--networks", nargs="+", default=["resnet20", "resnet32"])
+    p = bench.add_parser("train", help="digital vs analog (aihwkit and fast simulation) forward, step, "
+                                       "drift-evaluation and whole-record times",
+                         description="Times digital and analog forward passes and training steps, one "
+                                     "drift-evaluation point, the full drift evaluation and a whole HWA record, "
+                                     "for aihwkit's own forward and the fast simulation, alternating in one run.")
+    p.add_argument("--networks", nargs="+", default=["resnet20", "table-median"],
+                   help="resnet20/32/56 (3x32x32 inputs) or table-median (the shipped table's median network)")
+    p.add_argument("--simulations", nargs="+", default=["aihwkit", "fast"], choices=["aihwkit", "fast"])
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=_positive_int, default=128)
-    p.add_argument("--steps", type=_positive_int, default=5, help="timed training steps")
-    p.add_argument("--warmup", type=_non_negative_int, default=2, help="untimed training steps first")
+    p.add_argument("--steps", type=_positive_int, default=5, help="timed calls per measurement")
+    p.add_argument("--warmup", type=_non_negative_int, default=2, help="untimed calls first")
     p.add_argument("--eval-images", type=_positive_int, default=1000)
-    p.add_argument("--n-reps", type=_positive_int, default=2)
+    p.add_argument("--n-reps", type=_positive_int, default=10, help="programmings in the drift evaluation")
+    p.add_argument("--record-images", type=_positive_int, default=1000,
+                   help="training images of a record (0: time no record)")
+    p.add_argument("--record-pretrain-epochs", type=_non_negative_int, default=1)
+    p.add_argument("--record-epochs", type=_non_negative_int, default=1)
+    p.add_argument("--repeats", type=_positive_int, default=1, help="rounds; figures are medians")
     p.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--no-progress", action="store_true")

@@ -36,6 +36,7 @@ from torch.utils.data import Dataset
 
 from .data import DatasetBundle, load_dataset
 from .hardware import AnalogHardware, _known_fields, strided_unfold, strided_unfold_default
+from .simulation import fast_simulation
 from .training import TrainingConfig, accuracy, keep_freed_memory, num_threads, train_hwa
 
 ONE_DAY = 86400.0
@@ -157,14 +158,16 @@ class EvaluationResult:
 
 def drift_accuracies(model: nn.Module, data: DatasetBundle,
                      evaluation: EvaluationConfig = EvaluationConfig(), seed: int = 0,
-                     device: str | torch.device | None = None, strided: bool | None = None) -> np.ndarray:
+                     device: str | torch.device | None = None, strided: bool | None = None,
+                     fast: bool = True) -> np.ndarray:
     """Test accuracy (%) of an aihwkit model, shape (n_reps, len(times)).
 
     Each repetition programs the weights anew (``program_analog_weights``), then drifts them to
     each time in turn (``drift_analog_weights(t)`` starts from the programmed weights, so one
     programming serves all times). Seeded: aihwkit draws its noise from torch's RNG.
     ``strided``: compute convolutions through ``hardware.strided_unfold`` (identical values;
-    None: on CUDA only, where it is faster).
+    None: on CUDA only, where it is faster). ``fast``: run the analog layers through
+    :func:`analognas.simulation.fast_simulation` (same physics, faster).
     """
     if device is None:
         device = next(model.parameters()).device
@@ -174,7 +177,8 @@ def drift_accuracies(model: nn.Module, data: DatasetBundle,
     model.eval()  # aihwkit refuses to program or drift in training mode
     torch.manual_seed(seed)
     acc = np.empty((evaluation.n_reps, len(evaluation.times)))
-    with strided_unfold(model, strided_unfold_default(device) if strided is None else strided):
+    with fast_simulation(model, fast), \
+            strided_unfold(model, strided_unfold_default(device) if strided is None else strided):
         for rep in range(evaluation.n_reps):
             model.program_analog_weights()
             for j, t in enumerate(evaluation.times):
@@ -253,7 +257,8 @@ def evaluate_architecture(
                 status="failed", reason=outcome.reason, wall_time_s=time.perf_counter() - start,
                 digital_acc=outcome.digital_acc,
             )
-        acc = drift_accuracies(outcome.model_analog, data, evaluation, seed, device)
+        acc = drift_accuracies(outcome.model_analog, data, evaluation, seed, device,
+                               fast=training.simulation == "fast")
     metrics = summarise(acc, evaluation.times)
     return EvaluationResult(**metrics, params=params, tiles=tiles, status="ok",
                             wall_time_s=time.perf_counter() - start, digital_acc=outcome.digital_acc)

@@ -28,6 +28,7 @@ from torch import nn
 
 from .data import DatasetBundle
 from .hardware import AnalogHardware, _known_fields, strided_unfold, strided_unfold_default, to_analog
+from .simulation import SIMULATIONS, fast_simulation
 
 SCHEDULES = ("cosine", "constant")
 _DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
@@ -59,6 +60,10 @@ class TrainingConfig:
     - ``device``: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     - ``num_threads``: torch CPU threads while training and evaluating (None: leave torch's
       setting). Use 1 when running several evaluations side by side.
+    - ``simulation``: how the analog layers are computed in training and drift evaluation.
+      ``"fast"`` (default) runs aihwkit's tiles through :mod:`analognas.simulation` (same
+      physics and parameters, non-idealities applied once per pixel and output instead of on
+      the unfolded matrix; 3-5x faster on CPU); ``"aihwkit"`` runs aihwkit's own forward.
 
     Example:
         >>> TrainingConfig(epochs=2, device="cpu").epochs
@@ -75,6 +80,7 @@ class TrainingConfig:
     schedule: str = "cosine"
     device: str = "cpu"
     num_threads: int | None = None
+    simulation: str = "fast"
 
     def __post_init__(self) -> None:
         for name in ("pretrain_epochs", "epochs"):
@@ -92,6 +98,10 @@ class TrainingConfig:
             )
         if self.num_threads is not None:
             _check_int("num_threads", self.num_threads, 1, "a positive integer or None")
+        if self.simulation not in SIMULATIONS:
+            raise ValueError(
+                f"TrainingConfig.simulation={self.simulation!r} is not allowed; allowed: {list(SIMULATIONS)}"
+            )
 
     def check_device(self) -> torch.device:
         """The torch device, or a RuntimeError when it is not available on this machine.
@@ -194,7 +204,8 @@ def train_hwa(
                 opt = AnalogSGD(analog.parameters(), lr=config.lr,
                                 momentum=config.momentum, weight_decay=config.weight_decay)
                 opt.regroup_param_groups(analog)
-                with strided_unfold(analog, strided_unfold_default(device)):
+                with fast_simulation(analog, config.simulation == "fast"), \
+                        strided_unfold(analog, strided_unfold_default(device)):
                     outcome.losses = _fit(analog, opt, x_train, y_train, config, config.epochs,
                                           shuffle, "analog fine-tuning")
         except _Diverged as e:
