@@ -575,6 +575,30 @@ class AnalogHardware:
                        "and IR drop.)" if self.w_noise or self.ir_drop or self.w_noise_type != "none" else "")
                 )
 
+    def check_times(self, times: Any) -> None:
+        """Raise ValueError when the device model cannot drift to one of ``times`` (seconds).
+
+        aihwkit's ``ReRamWan2022NoiseModel`` is fitted at a few times only (1 s, 1 day, 2 days
+        by default) and refuses any other; the other models take any time.
+
+        Example:
+            >>> AnalogHardware(noise_model="reram-wan2022").check_times([1.0, 86400.0])
+        """
+        from aihwkit.inference.noise.reram import ReRamWan2022NoiseModel
+
+        model = self.noise_model if _is_noise_model(self.noise_model) else None
+        if model is None and self.noise_model == "reram-wan2022":
+            model = self._build_noise_model()
+        if isinstance(model, ReRamWan2022NoiseModel):
+            fitted = sorted(float(t) for t in model.coeff_dic)
+            bad = [float(t) for t in times if float(t) not in fitted]
+            if bad:
+                name = f"<{type(model).__name__} object>" if model is self.noise_model else repr(self.noise_model)
+                raise ValueError(
+                    f"AnalogHardware.noise_model={name} cannot drift to {bad} s: ReRamWan2022NoiseModel is fitted at {fitted} s only; "
+                    f"use evaluation times among those, e.g. EvaluationConfig(times={tuple(fitted)})"
+                )
+
     # --- provenance ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict of the fields.

@@ -98,6 +98,18 @@ def test_bad_device_models_and_parameters_give_one_line(kwargs, message):
     assert len(str(e.value).splitlines()) == 1
 
 
+def test_a_model_fitted_at_few_times_is_refused_before_training():
+    from analognas import EvaluationConfig, evaluate_architecture
+    from search_spaces import NB201Space
+
+    hw = AnalogHardware(noise_model="reram-wan2022")
+    space = NB201Space(channels=4, cells_per_stage=1)
+    with pytest.raises(ValueError, match=r"cannot drift to \[3600.0, 2592000.0\] s: ReRamWan2022NoiseModel is fitted"):
+        evaluate_architecture(space, space.sample(0), "digits", hardware=hw, n_train=8, n_test=8)
+    hw.check_times(EvaluationConfig(times=(1.0, 86400.0, 172800.0)).times)
+    AnalogHardware(noise_model="reram-cmo").check_times((1.0, 2592000.0))
+
+
 def test_cli_hardware_file_takes_device_models_and_presets(tmp_path, capsys):
     arch = tmp_path / "arch.json"
     arch.write_text(json.dumps({"ops": [3, 1, 0, 1, 0, 3]}))
