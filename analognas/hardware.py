@@ -147,6 +147,53 @@ def _one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
 
 
+def _steps(res: float) -> float | None:
+    """aihwkit resolution -> quantisation steps over the range (None: no quantisation)."""
+    if res <= 0:
+        return None
+    return res if res > 1 else 1.0 / res  # aihwkit reads a value above 1 as a step count
+
+
+def _noise_model_fields(model: Any) -> dict[str, Any]:
+    """AnalogHardware fields for an aihwkit noise model object: a name in NOISE_MODELS with its
+    parameters when that rebuilds ``model`` exactly, else (a copy of) the object itself."""
+    for name in NOISE_MODELS:
+        cls = noise_model_class(name)
+        if type(model) is not cls:
+            continue
+        required = [n for n, p in inspect.signature(cls.__init__).parameters.items()
+                    if n != "self" and p.default is inspect.Parameter.empty]
+        fields = {n: getattr(model, n) for n in NOISE_MODEL_FIELDS if hasattr(model, n)}
+        fields.update(noise_model=name, noise_params={n: getattr(model, n) for n in required})
+        try:
+            hw = AnalogHardware(**fields)
+        except (TypeError, ValueError):
+            break
+        if describe_noise_model(hw.noise_model_object()) == describe_noise_model(model):
+            return fields
+    return {"noise_model": copy.deepcopy(model), **{n: None for n in NOISE_MODEL_FIELDS}}
+
+
+def _rpu_config_differences(ours: Any, theirs: Any) -> list[str]:
+    """Settings (``section.field=value``) of ``theirs`` that ``ours`` does not reproduce."""
+    differ = []
+    sections = ("mapping", "forward", "remap", "clip", "modifier", "pre_post.input_range")
+    for section in sections:
+        a, b = ours, theirs
+        for part in section.split("."):
+            a, b = getattr(a, part), getattr(b, part)
+        for f in dataclasses.fields(b):
+            x, y = getattr(a, f.name), getattr(b, f.name)
+            if f.name in ("inp_res", "out_res"):
+                x, y = _steps(x), _steps(y)
+                same = x == y or (x is not None and y is not None and math.isclose(x, y, rel_tol=1e-9))
+            else:
+                same = x == y
+            if not same:
+                differ.append(f"{section}.{f.name}={y!r}")
+    return differ
+
+
 #: Named presets, each from its source (field by field in tests/test_presets.py; table in
 #: docs/hardware.md). Fields not named take the dataclass defaults.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -463,6 +510,81 @@ class AnalogHardware:
         if not isinstance(name, str) or name not in PRESETS:
             raise ValueError(f"AnalogHardware.preset: name={name!r} is not allowed; allowed: {list(PRESET_NAMES)}")
         return cls(**{**PRESETS[name], **_known_fields(cls, changes)})
+
+    @classmethod
+    def from_rpu_config(cls, cfg: Any) -> "AnalogHardware":
+        """The hardware of an aihwkit ``InferenceRPUConfig`` / ``TorchInferenceRPUConfig`` of your own.
+
+        Every setting is read into a field, and ``rpu_config()`` of the result is checked to
+        give ``cfg``'s mapping, forward, remap, clip, modifier and input-range settings back;
+        a setting ``AnalogHardware`` cannot express is an error naming it (nothing is dropped
+        silently). A noise model that a name in ``NOISE_MODELS`` reproduces gets that name;
+        any other is kept as the object.
+
+        Example:
+            >>> from aihwkit.simulator.presets import StandardHWATrainingPreset
+            >>> AnalogHardware.from_rpu_config(StandardHWATrainingPreset()) == AnalogHardware.preset("aihwkit-standard")
+            True
+        """
+        from aihwkit.inference.compensation.drift import GlobalDriftCompensation
+        from aihwkit.simulator.configs import InferenceRPUConfig, TorchInferenceRPUConfig
+
+        if not isinstance(cfg, InferenceRPUConfig):
+            raise TypeError(f"AnalogHardware.from_rpu_config needs an aihwkit InferenceRPUConfig or "
+                            f"TorchInferenceRPUConfig, got {type(cfg).__name__}")
+        if cfg.drift_compensation is not None and type(cfg.drift_compensation) is not GlobalDriftCompensation:
+            raise ValueError(f"AnalogHardware.from_rpu_config: drift_compensation="
+                             f"{type(cfg.drift_compensation).__name__} cannot be expressed; allowed: "
+                             "GlobalDriftCompensation or None")
+        fwd, m, ir = cfg.forward, cfg.mapping, cfg.pre_post.input_range
+
+        def reverse(table: Mapping[str, str], member: Any, where: str) -> str:
+            for ours, theirs in table.items():
+                if member.name == theirs:
+                    return ours
+            raise ValueError(f"AnalogHardware.from_rpu_config: {where}={member.name} cannot be expressed; "
+                             f"allowed: {list(table.values())}")
+
+        fields: dict[str, Any] = {
+            **_noise_model_fields(cfg.noise_model),
+            "drift_compensation": cfg.drift_compensation is not None,
+            "out_noise": fwd.out_noise, "out_bound": fwd.out_bound, "w_noise": fwd.w_noise,
+            "w_noise_type": reverse(W_NOISE_TYPES, fwd.w_noise_type, "forward.w_noise_type"),
+            "ir_drop": fwd.ir_drop,
+            "bound_management": reverse(BOUND_MANAGEMENT_TYPES, fwd.bound_management, "forward.bound_management"),
+            "noise_management": reverse(NOISE_MANAGEMENT_TYPES, fwd.noise_management, "forward.noise_management"),
+            "nm_thres": fwd.nm_thres,
+            "modifier_type": reverse(MODIFIER_TYPES, cfg.modifier.type, "modifier.type"),
+            "modifier_std": cfg.modifier.std_dev,
+            "clip": {"FIXED_VALUE": "fixed", "LAYER_GAUSSIAN": "sigma"}.get(cfg.clip.type.name, "none"),
+            "clip_sigma": cfg.clip.sigma,
+            "remap": reverse(REMAP_TYPES, cfg.remap.type, "remap.type"),
+            "weight_scaling_omega": float(m.weight_scaling_omega),
+            "weight_scaling_columnwise": m.weight_scaling_columnwise, "learn_out_scaling": m.learn_out_scaling,
+            "out_scaling_columnwise": m.out_scaling_columnwise, "digital_bias": m.digital_bias,
+            "tile_size": m.max_input_size,
+            "tile_outputs": None if m.max_output_size == m.max_input_size else m.max_output_size,
+            "input_range": ir.enable, "input_range_init_batches": ir.init_from_data,
+            "input_range_decay": ir.decay, "input_range_min_percentage": ir.input_min_percentage,
+            "tile_backend": "torch" if isinstance(cfg, TorchInferenceRPUConfig) else "compiled",
+        }
+        if cfg.clip.type.name == "FIXED_VALUE":
+            fields["clip_value"] = cfg.clip.fixed_value
+        for side, res in (("dac", fwd.inp_res), ("adc", fwd.out_res)):
+            steps = _steps(res)
+            bits = None if steps is None else math.log2(steps + 2)
+            if steps is None:
+                fields[f"{side}_bits"] = None
+            elif bits == int(bits):
+                fields[f"{side}_bits"] = int(bits)
+            else:
+                fields[f"{side}_steps"] = round(steps)
+        hw = cls(**fields)
+        differ = _rpu_config_differences(hw.rpu_config(), cfg)
+        if differ:
+            raise ValueError(f"AnalogHardware.from_rpu_config: {differ} cannot be expressed by "
+                             "AnalogHardware fields")
+        return hw
 
     def noise_model_object(self) -> Any:
         """A new aihwkit noise model for this hardware (a copy of a user's own object)."""

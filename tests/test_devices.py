@@ -132,3 +132,25 @@ def test_cli_hardware_file_takes_device_models_and_presets(tmp_path, capsys):
         assert main(["evaluate", str(arch), "--space", "nb201", "--hardware", str(hw)]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err and str(hw) in err, err
+
+
+def test_a_users_own_rpu_config_becomes_a_hardware_or_says_what_it_cannot_express():
+    from aihwkit.inference.noise.pcm import CustomDriftPCMLikeNoiseModel
+    from aihwkit.inference.noise.reram import ReRamCMONoiseModel
+    from aihwkit.simulator.configs import TorchInferenceRPUConfig
+
+    cfg = TorchInferenceRPUConfig()  # aihwkit's own defaults: iterative bound management, ...
+    cfg.noise_model = ReRamCMONoiseModel(drift_scale=0.5)
+    hw = AnalogHardware.from_rpu_config(cfg)
+    assert hw.noise_model == "reram-cmo" and hw.drift_scale == 0.5 and hw.bound_management == "iterative"
+    assert hw.modifier_type == "none" and hw.input_range is False and hw.out_noise == 0.06
+    assert AnalogHardware.from_dict(json.loads(json.dumps(hw.to_dict()))) == hw
+    assert torch.isfinite(outputs_after_drift(hw)).all()
+    cfg.noise_model = CustomDriftPCMLikeNoiseModel(CUSTOM_DRIFT)
+    assert AnalogHardware.from_rpu_config(cfg).noise_params == {"custom_drift_model": CUSTOM_DRIFT}
+    cfg.forward.inp_noise = 0.1
+    cfg.modifier.pdrop = 0.1
+    with pytest.raises(ValueError, match=r"^AnalogHardware.from_rpu_config: \['forward.inp_noise=0.1', 'modifier.pdrop=0.1'\] cannot be expressed"):
+        AnalogHardware.from_rpu_config(cfg)
+    with pytest.raises(TypeError, match="InferenceRPUConfig"):
+        AnalogHardware.from_rpu_config({"g_max": 25})

@@ -199,3 +199,15 @@ def test_preset_names_and_changes():
         AnalogHardware.preset("standard")
     with pytest.raises(ValueError, match=r"unknown field\(s\) \['gmax'\]"):
         AnalogHardware.preset("analognas", gmax=20.0)
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_from_rpu_config_reads_every_preset_back(name):
+    hw = AnalogHardware.preset(name)
+    assert AnalogHardware.from_rpu_config(hw.rpu_config()) == hw
+
+
+def test_from_rpu_config_of_aihwkits_own_preset_object_is_the_named_preset():
+    from aihwkit.simulator.presets import StandardHWATrainingPreset
+
+    assert AnalogHardware.from_rpu_config(StandardHWATrainingPreset()) == AnalogHardware.preset("aihwkit-standard")
