@@ -208,3 +208,17 @@ def test_drift_evaluation_is_identical_with_and_without_strided_unfold():
     a = drift_accuracies(model, data, cfg, seed=3, strided=False)
     b = drift_accuracies(model, data, cfg, seed=3, strided=True)
     assert (a == b).all() and not strided_unfold_default("cpu") and strided_unfold_default("cuda:0")
+
+
+def test_the_shipped_tables_provenance_still_matches_the_default():
+    # written before the preset fields existed: with them at their defaults it is AnalogHardware()
+    import json
+    from pathlib import Path
+
+    from analognas.hardware import hardware_dict_with_defaults
+
+    prov = Path(__file__).resolve().parents[1] / "analognas/data/resnet_like/results.provenance.json"
+    old = json.loads(prov.read_text())["settings"]["hardware"]
+    assert "w_noise" not in old  # the older format
+    assert hardware_dict_with_defaults(old) == AnalogHardware().to_dict()
+    assert hardware_dict_with_defaults({"gmax": 1}) == {"gmax": 1}  # not a hardware: left as it is
