@@ -436,7 +436,10 @@ class AnalogHardware:
                 raise ValueError("AnalogHardware.noise_params is not allowed with a noise model "
                                  "object; set its parameters on the object")
             model = self.noise_model
-            given = {n: getattr(self, n) for n in NOISE_MODEL_FIELDS if getattr(self, n) not in (None, 1.0)}
+            # None and 1.0 (the defaults) defer to the object; the object's own values are fine
+            # too, so that dataclasses.replace works
+            given = {n: getattr(self, n) for n in NOISE_MODEL_FIELDS
+                     if getattr(self, n) not in (None, 1.0, _jsonable(getattr(model, n, None)))}
             if given:
                 raise ValueError(f"AnalogHardware fields {sorted(given)} are not allowed with a noise "
                                  "model object; set them on the object")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -77,6 +78,7 @@ def test_a_users_own_noise_model_object_is_used_and_described():
     assert not torch.allclose(outputs_after_drift(hw), outputs_after_drift(AnalogHardware(out_noise=0.0)))
     with pytest.raises(ValueError, match=r"^AnalogHardware.noise_model: .*PCMLikeNoiseModel was a noise model object"):
         AnalogHardware.from_dict(d)
+    assert dataclasses.replace(hw, out_noise=0.04).rpu_config().forward.out_noise == 0.04
     with pytest.raises(ValueError, match=r"\['g_max'\] are not allowed with a noise model object"):
         AnalogHardware(noise_model=mine, g_max=20.0)
 
