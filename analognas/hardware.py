@@ -232,7 +232,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESET_NAMES = tuple(PRESETS)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)  # keywords only: 37 fields, order is no API
 class AnalogHardware:
     """The analog in-memory-computing hardware a network is trained for and evaluated on.
 
