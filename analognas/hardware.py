@@ -720,7 +720,8 @@ class AnalogHardware:
             if bad:
                 name = f"<{type(model).__name__} object>" if model is self.noise_model else repr(self.noise_model)
                 raise ValueError(
-                    f"AnalogHardware.noise_model={name} cannot drift to {bad} s: ReRamWan2022NoiseModel is fitted at {fitted} s only; "
+                    f"AnalogHardware.noise_model={name} cannot drift to {bad} s: "
+                    f"ReRamWan2022NoiseModel is fitted at {fitted} s only; "
                     f"use evaluation times among those, e.g. EvaluationConfig(times={tuple(fitted)})"
                 )
 

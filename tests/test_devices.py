@@ -152,7 +152,8 @@ def test_a_users_own_rpu_config_becomes_a_hardware_or_says_what_it_cannot_expres
     assert AnalogHardware.from_rpu_config(cfg).noise_params == {"custom_drift_model": CUSTOM_DRIFT}
     cfg.forward.inp_noise = 0.1
     cfg.modifier.pdrop = 0.1
-    with pytest.raises(ValueError, match=r"^AnalogHardware.from_rpu_config: \['forward.inp_noise=0.1', 'modifier.pdrop=0.1'\] cannot be expressed"):
+    expected = r"^AnalogHardware.from_rpu_config: \['forward.inp_noise=0.1', 'modifier.pdrop=0.1'\] cannot be expressed"
+    with pytest.raises(ValueError, match=expected):
         AnalogHardware.from_rpu_config(cfg)
     with pytest.raises(TypeError, match="InferenceRPUConfig"):
         AnalogHardware.from_rpu_config({"g_max": 25})
