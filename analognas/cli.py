@@ -72,7 +72,10 @@ def _add_space(p: argparse.ArgumentParser, default: str = "resnet_like") -> None
 
 def _add_hardware(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("analog hardware (defaults: AnalogHardware())")
-    g.add_argument("--hardware", metavar="FILE", help="JSON file with AnalogHardware fields")
+    g.add_argument("--hardware", metavar="FILE",
+                   help='JSON file with AnalogHardware fields, e.g. {"preset": "analognas-bench"} or '
+                        '{"noise_model": "hermes", "noise_params": {"num_devices": 1}, "g_max": 10.0} '
+                        "(see docs/hardware.md)")
     g.add_argument("--g-max", type=_positive_float, help="PCM maximum conductance in uS")
     g.add_argument("--dac-bits", type=_positive_int, help="input (DAC) resolution in bits")
     g.add_argument("--adc-bits", type=_positive_int, help="output (ADC) resolution in bits")
@@ -101,13 +104,21 @@ def _add_training(p: argparse.ArgumentParser) -> None:
 
 
 def _hardware_from_args(args: argparse.Namespace):
+    """The AnalogHardware of ``--hardware FILE.json`` (its fields, optionally ``"preset": NAME``
+    to start from a named preset) and the single-field flags, which win over the file."""
     from analognas.hardware import AnalogHardware
 
     fields: dict[str, Any] = {}
+    preset = None
     if args.hardware:
         from analognas.io import read_json
 
-        fields.update(read_json(args.hardware))
+        data = read_json(args.hardware)
+        if not isinstance(data, dict):
+            raise CLIError(f"--hardware {args.hardware}: expected a JSON object of AnalogHardware "
+                           f"fields (and optionally \"preset\"), got {type(data).__name__}")
+        fields.update(data)
+        preset = fields.pop("preset", None)
     flag_to_field = {"g_max": "g_max", "dac_bits": "dac_bits", "adc_bits": "adc_bits",
                      "out_noise": "out_noise", "weight_noise": "modifier_std",
                      "tile_size": "tile_size"}
@@ -116,7 +127,12 @@ def _hardware_from_args(args: argparse.Namespace):
             fields[field] = getattr(args, flag)
     if args.no_drift_compensation:
         fields["drift_compensation"] = False
-    return AnalogHardware.from_dict(fields) if fields else AnalogHardware()
+    try:
+        if preset is not None:
+            return AnalogHardware.preset(preset, **fields)
+        return AnalogHardware.from_dict(fields)
+    except ValueError as e:
+        raise CLIError(f"--hardware {args.hardware}: {e}" if args.hardware else str(e)) from None
 
 
 def _configs_from_args(args: argparse.Namespace):

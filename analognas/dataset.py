@@ -66,7 +66,7 @@ import pandas as pd
 
 from .data import DatasetBundle, load_dataset
 from .evaluation import EvaluationConfig, EvaluationResult, evaluate_architecture
-from .hardware import AnalogHardware
+from .hardware import AnalogHardware, hardware_dict_with_defaults
 from .io import read_json, write_json
 from .training import TrainingConfig
 
@@ -661,7 +661,10 @@ class DatasetBuilder:
             prov = read_json(ppath)
             if prov.get("format") != TABLE_FORMAT:
                 raise ValueError(f"{ppath}: format {prov.get('format')!r} is not {TABLE_FORMAT!r}")
-            diffs = _differences(prov.get("settings", {}), settings)
+            old = dict(prov.get("settings", {}))
+            if isinstance(old.get("hardware"), Mapping):  # tables written before newer hardware fields
+                old["hardware"] = hardware_dict_with_defaults(old["hardware"])
+            diffs = _differences(old, settings)
             if diffs and table_rows:
                 raise ValueError(
                     f"{self.path} was built with other settings; use a new path, or the table's settings:\n  "

@@ -235,6 +235,7 @@ def evaluate_architecture(
     arch = space.validate(arch)
     device = training.check_device()
     hardware.check_available()
+    hardware.check_times(evaluation.times)
     if isinstance(dataset, DatasetBundle) and n_train is None and n_test is None:
         data = dataset
     else:

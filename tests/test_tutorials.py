@@ -12,7 +12,7 @@ TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
 CASES = {
     "01_search_space.py": ["tiles_vs_params.png"],
     "02_digital_to_analog.py": ["drift.png"],
-    "03_device_sweep.py": ["sweep_adc_bits.png"],
+    "03_device_sweep.py": ["devices.png"],
     "04_dataset_and_surrogate.py": ["surrogate_ranking.png", "results.csv"],
     "05_constrained_search.py": ["pareto.png"],
     "06_bench_noise.py": ["best_of_k.png"],
