@@ -357,6 +357,12 @@ def _csv_line(values: Sequence[Any]) -> str:
     return buf.getvalue()
 
 
+def complete_size(path: str | os.PathLike) -> int:
+    """Bytes of the file up to and including its last newline (less than its size when a
+    killed writer left a torn last line)."""
+    return len(_complete_bytes(Path(path)))
+
+
 def _complete_bytes(path: Path) -> bytes:
     """The file's bytes up to and including its last newline (a torn last line is dropped)."""
     data = path.read_bytes()
