@@ -413,6 +413,24 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("dataset check")
+def cmd_dataset_check(args: argparse.Namespace) -> int:
+    from analognas.provenance import check_provenance
+
+    report = check_provenance(args.results)
+    print(report.format())
+    return 0 if report.consistent else 1
+
+
+def add_table_commands(sub: Any, dataset: Any) -> None:
+    """Parsers of the commands that check and grow results tables (``dataset check``, ...)."""
+    p = dataset.add_parser("check", help="check that a results table and its run log add up",
+                           description="Report bad rows, repeated indices or networks, and rows or "
+                                       "runs that the provenance file does not account for. "
+                                       "Exit 0: consistent; 1: problems found.")
+    p.add_argument("results", metavar="TABLE.csv", help="results table")
+
+
 # --- parser -------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -465,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     _add_training(p)
     _add_hardware(p)
+    add_table_commands(sub, dataset)
 
     surrogate = sub.add_parser("surrogate", help="surrogate models").add_subparsers(
         dest="surrogate_command", metavar="ACTION", required=True)
