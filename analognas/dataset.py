@@ -954,7 +954,8 @@ class DatasetBuilder:
             table = ResultsTable(self.path, table_columns(self.evaluation))
             done = table.read()
             prov, record = self._provenance(done, kind, n_archs, executor, extra)
-            run = TableRun(self, table, dataclasses.replace(ctx, run=record["id"]), data, record, done)
+            kinds = {int(r["id"]): r.get("kind", "build") for r in prov["runs"]}
+            run = TableRun(self, table, dataclasses.replace(ctx, run=record["id"]), data, record, done, kinds)
             outcome = "interrupted"
             try:
                 yield run
@@ -982,7 +983,10 @@ class DatasetBuilder:
             }
             archs = self.architectures(n_archs)
             keys = [arch_key(self.space, a) for a in archs]
-            _warn_if_resampled(held, keys, self.seed)
+            # rows the loop or a retest added sit at indices of their own choosing
+            sampled = {} if done.empty else {int(i): held[int(i)] for i, r in zip(done["index"], done["run"])
+                                             if run.kinds.get(int(r)) == "build"}
+            _warn_if_resampled(sampled, keys, self.seed)
             # an index the table holds is done, even if the sampler now draws another network there
             done_keys = set(held.values())
             jobs = [EvalJob(i, a.to_dict(), arch_seed(self.seed, i))
@@ -1019,6 +1023,7 @@ class TableRun:
 
     Attributes:
         done: the rows the table held when the run started (failed ones included).
+        kinds: the kind of every recorded run (this one included), by run id.
         new_rows: rows this run has written.
     """
 
@@ -1028,7 +1033,14 @@ class TableRun:
     data: DatasetBundle
     record: dict[str, Any]
     done: pd.DataFrame
+    kinds: dict[int, str] = dataclasses.field(default_factory=dict)
     new_rows: int = 0
+
+    def rows_of(self, kind: str) -> int:
+        """Rows the table held at the start that runs of ``kind`` wrote."""
+        if self.done.empty:
+            return 0
+        return int(self.done["run"].map(lambda k: self.kinds.get(int(k)) == kind).sum())
 
     def next_index(self) -> int:
         """The first index after every index the table holds."""
