@@ -422,6 +422,40 @@ def cmd_dataset_check(args: argparse.Namespace) -> int:
     return 0 if report.consistent else 1
 
 
+def _builder_from_args(args: argparse.Namespace, path: str):
+    """A DatasetBuilder for ``path`` from the shared table, training and hardware options."""
+    from analognas.dataset import DatasetBuilder
+    from search_spaces import get_space
+
+    hardware, training, evaluation = _configs_from_args(args)
+    return DatasetBuilder(get_space(args.space), path, args.dataset, hardware=hardware, training=training,
+                          evaluation=evaluation, seed=args.seed, max_params=args.max_params,
+                          sampling=args.sampling, data_root=args.data_root, n_train=args.n_train,
+                          n_test=args.n_test)
+
+
+@command("loop")
+def cmd_loop(args: argparse.Namespace) -> int:
+    from analognas.dataset import read_results
+    from analognas.loop import grow_table
+    from analognas.search import Constraints
+
+    builder = _builder_from_args(args, args.results)
+    constraints = Constraints(max_params=args.max_params, max_avm=args.max_avm, max_tiles=args.max_tiles,
+                              tile_size=builder.hardware.tile_size)
+    result = grow_table(builder, args.budget, constraints, objective=args.objective, n_initial=args.n_initial,
+                        batch_per_round=args.batch, seed=args.seed, progress=not args.no_progress,
+                        search_kwargs={"population_size": args.population, "iterations": args.iterations})
+    m = result.best_metrics
+    n_rows = len(read_results(args.results, builder.space, include_failed=True))
+    print(f"{args.results}: {result.message}; the table holds {n_rows} rows")
+    status = "best feasible" if result.feasible else "NO FEASIBLE row; least infeasible"
+    print(f"  {status} (measured): {json.dumps(result.best.to_dict())}")
+    print(f"  acc_1d {m['acc_1d']:.2f} % ± {m['acc_1d_std']:.2f}, AVM {m['avm']:.2f} points, "
+          f"{m['params']:,} parameters, {m['tiles']} tiles")
+    return 0
+
+
 def add_table_commands(sub: Any, dataset: Any) -> None:
     """Parsers of the commands that check and grow results tables (``dataset check``, ...)."""
     p = dataset.add_parser("check", help="check that a results table and its run log add up",
@@ -429,6 +463,34 @@ def add_table_commands(sub: Any, dataset: Any) -> None:
                                        "runs that the provenance file does not account for. "
                                        "Exit 0: consistent; 1: problems found.")
     p.add_argument("results", metavar="TABLE.csv", help="results table")
+
+    p = sub.add_parser(
+        "loop", help="grow a results table where the surrogate points (real HWA evaluations)",
+        description="Spend --budget real HWA trainings and drift evaluations on the architectures a "
+                    "surrogate, refitted on the table after every --batch of them, expects to be best; "
+                    "each is appended to the table (with its run in the provenance file) as soon as it "
+                    "is done. The budget counts every loop row of the table: rerun the same command "
+                    "after an interruption to spend what is left. The table's settings (dataset, "
+                    "training, hardware, seed, --max-params, --sampling) must match an existing table's.")
+    _add_space(p)
+    p.add_argument("--results", required=True, metavar="TABLE.csv", help="results table to grow (created if missing)")
+    p.add_argument("--budget", type=_positive_int, required=True, help="real evaluations the loop spends in all")
+    p.add_argument("--objective", default="acc_1d", choices=["acc_1d", "acc_1d/std"])
+    p.add_argument("--max-params", type=_positive_int, help="parameter limit (exact; also the table's sampling cap)")
+    p.add_argument("--max-avm", type=float, help="AVM limit in accuracy points (measured)")
+    p.add_argument("--max-tiles", type=_positive_int, help="crossbar tile limit (exact)")
+    p.add_argument("--n-initial", type=_positive_int, default=10,
+                   help="evaluated rows before the first surrogate; a table holding fewer gets spread-out "
+                        "samples first (default 10)")
+    p.add_argument("--batch", type=_positive_int, default=2, help="evaluations between refits (default 2)")
+    p.add_argument("--population", type=_positive_int, default=100, help="search population (default 100)")
+    p.add_argument("--iterations", type=_positive_int, default=30, help="search generations per round (default 30)")
+    p.add_argument("--sampling", default="random", choices=["random", "lhs"],
+                   help="the table's sampling setting (for an existing table: its own)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    _add_training(p)
+    _add_hardware(p)
 
 
 # --- parser -------------------------------------------------------------------------------
