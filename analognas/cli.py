@@ -456,6 +456,18 @@ def cmd_loop(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("dataset retest")
+def cmd_dataset_retest(args: argparse.Namespace) -> int:
+    from analognas.reliability import retest
+
+    result = retest(args.results, n=args.n, seed=args.seed, output=args.output, data_root=args.data_root,
+                    device=args.device, num_threads=args.num_threads, progress=not args.no_progress)
+    print(f"{result.path}: {len(result.table)} networks of {args.results} measured again (seed {args.seed})")
+    print("test-retest reliability, ICC(1,1) = share of variance between networks:")
+    print(result.reliability.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
 def add_table_commands(sub: Any, dataset: Any) -> None:
     """Parsers of the commands that check and grow results tables (``dataset check``, ...)."""
     p = dataset.add_parser("check", help="check that a results table and its run log add up",
@@ -463,6 +475,20 @@ def add_table_commands(sub: Any, dataset: Any) -> None:
                                        "runs that the provenance file does not account for. "
                                        "Exit 0: consistent; 1: problems found.")
     p.add_argument("results", metavar="TABLE.csv", help="results table")
+
+    p = dataset.add_parser(
+        "retest", help="measure N table networks again with another seed; report test-retest reliability",
+        description="Train and drift-evaluate N networks of the table again, with evaluation seeds from "
+                    "--seed and the table's own settings, into a side table (resumable), and print per "
+                    "metric the ICC(1,1): the share of the variance that lies between networks.")
+    p.add_argument("--results", required=True, metavar="TABLE.csv", help="results table")
+    p.add_argument("--n", type=_positive_int, default=12, help="networks to measure again (default 12)")
+    p.add_argument("--seed", type=_non_negative_int, default=1, help="retest seed, not the table's (default 1)")
+    p.add_argument("--output", metavar="SIDE.csv", help="side table (default TABLE.retest-seedSEED.csv)")
+    p.add_argument("--data-root", help="folder holding the dataset files")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (speed only)")
+    p.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (speed only)")
+    p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser(
         "loop", help="grow a results table where the surrogate points (real HWA evaluations)",

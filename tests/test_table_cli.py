@@ -33,3 +33,11 @@ def test_loop_budget_must_be_positive(capsys):
     with pytest.raises(SystemExit) as info:
         main(["loop", "--results", "x.csv", "--budget", "0"])
     assert info.value.code == 2 and "--budget" in capsys.readouterr().err
+
+
+def test_new_commands_have_help(capsys):
+    for args in (["dataset", "check"], ["dataset", "retest"], ["loop"]):
+        with pytest.raises(SystemExit) as e:
+            main([*args, "--help"])
+        assert e.value.code == 0
+        assert f"usage: analognas {' '.join(args)}" in capsys.readouterr().out
