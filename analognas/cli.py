@@ -468,6 +468,56 @@ def cmd_dataset_retest(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("bench claim")
+def cmd_bench_claim(args: argparse.Namespace) -> int:
+    from analognas.claim import ClaimSettings, run_claim
+
+    search = {"iterations": args.iterations, "population_size": args.population}
+    search = {k: v for k, v in search.items() if v is not None}
+    if args.seeds is not None:
+        search["n_seeds"] = args.seeds
+    if args.budgets:
+        search["budgets"] = tuple(args.budgets)
+    if args.surrogate:
+        search["surrogate"] = args.surrogate
+    if args.quick:
+        settings = dataclasses.replace(ClaimSettings.quick(), **search)
+    elif args.like:
+        settings = ClaimSettings.like(args.like, **search)
+    else:
+        hardware, training, evaluation = _configs_from_args(args)
+        settings = ClaimSettings(dataset=args.dataset, n_train=args.n_train, n_test=args.n_test, hardware=hardware,
+                                 training=training, evaluation=evaluation, **search)
+    result = run_claim(settings, args.output, progress=not args.no_progress, data_root=args.data_root)
+    print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(result.verdict.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    met = int(result.verdict["target_met"].sum())
+    print(f"target (>= {settings.min_gain:g} points of acc_1d and a lower AVM) met at {met} of "
+          f"{len(result.verdict)} budgets; wrote {args.output}/claim.csv, summary.csv, verdict.csv, claim.png"
+          + (" (--quick: checks the machinery, not the claim)" if args.quick else ""))
+    return 0
+
+
+def add_claim_command(bench: Any) -> None:
+    """Parser of ``bench claim``."""
+    p = bench.add_parser(
+        "claim", help="searched network vs the standard ResNet of its size, several training seeds",
+        description="For each parameter budget: search with the surrogate, take the deepest standard "
+                    "ResNet within the budget, HWA-train and drift-evaluate both with every seed, and "
+                    "report acc_1d, acc_1d_std and AVM with 95%% intervals (resumable).")
+    p.add_argument("--quick", action="store_true", help="digits, 2 budgets, 2 seeds, 1+1 epochs (minutes)")
+    p.add_argument("--like", metavar="TABLE.csv", help="the data and fidelity of this results table")
+    p.add_argument("--budgets", type=_positive_int, nargs="+", help="parameter budgets (default 100000 300000)")
+    p.add_argument("--seeds", type=_positive_int, help="training seeds per network (default 5)")
+    p.add_argument("--surrogate", metavar="DIR", help="surrogate folder (default: the shipped ResNet-like one)")
+    p.add_argument("--iterations", type=_positive_int, help="search generations (default 100)")
+    p.add_argument("--population", type=_positive_int, help="search population (default 200)")
+    p.add_argument("--output", default="analognas-claim", help="output folder (default analognas-claim)")
+    p.add_argument("--no-progress", action="store_true")
+    _add_training(p)
+    _add_hardware(p)
+
+
 def add_table_commands(sub: Any, dataset: Any) -> None:
     """Parsers of the commands that check and grow results tables (``dataset check``, ...)."""
     p = dataset.add_parser("check", help="check that a results table and its run log add up",
@@ -634,6 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--no-progress", action="store_true")
+    add_claim_command(bench)
     return parser
 
 
