@@ -678,6 +678,10 @@ def read_results(path: str | os.PathLike, space: Any = None, include_failed: boo
                           f"an architecture of {space.name} ({e})")
             archs.append(None)
     _raise_first(p, errors)
+    repeated = sorted(set(df["index"][df["index"].duplicated()]))
+    if repeated:
+        warnings.warn(f"{p}: indices {repeated[:8]}{' ...' if len(repeated) > 8 else ''} appear more than once "
+                      f"(a table of an older analognas?); 'analognas dataset check {p}' reports it", stacklevel=2)
     if not include_failed:
         keep = (df["status"] == "ok").to_numpy()
         df, archs = df[keep].reset_index(drop=True), [a for a, k in zip(archs, keep) if k]

@@ -200,3 +200,8 @@ def test_a_garbage_line_is_an_error_not_dropped(table, tmp_path):
         read_results(path, SPACE)
     report = check_provenance(path)
     assert any("line 4: 1 field(s)" in p for p in report.problems)
+
+
+def test_reading_a_table_with_repeated_indices_warns():
+    with pytest.warns(UserWarning, match=r"indices \[0, 1, 3, 4\] appear more than once"):
+        assert len(read_results(SHIPPED)) == 60
