@@ -290,8 +290,8 @@ def plot_claim(summary: pd.DataFrame, path: str | os.PathLike) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     budgets = sorted(set(summary["budget"]))
     x = np.arange(len(budgets))
-    for ax, m, label in ((axes[0], "acc_1d", "accuracy 1 day after programming (%)"),
-                         (axes[1], "avm", "AVM: accuracy lost from 1 s to 1 month (points)")):
+    for ax, m, label in ((axes[0], "acc_1d", "acc_1d: accuracy after 1 day (%)"),
+                         (axes[1], "avm", "AVM: points lost, 1 s to 1 month")):
         for j, (role, color) in enumerate(zip(ROLES, ("tab:blue", "tab:gray"))):
             s = summary[summary["role"] == role].set_index("budget").reindex(budgets)
             err = np.vstack([s[m] - s[f"{m}_low"], s[f"{m}_high"] - s[m]])

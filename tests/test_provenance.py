@@ -205,3 +205,17 @@ def test_a_garbage_line_is_an_error_not_dropped(table, tmp_path):
 def test_reading_a_table_with_repeated_indices_warns():
     with pytest.warns(UserWarning, match=r"indices \[0, 1, 3, 4\] appear more than once"):
         assert len(read_results(SHIPPED)) == 60
+
+
+def test_check_tells_a_run_in_progress_from_an_interrupted_one(table, tmp_path):
+    from analognas.dataset import _exclusive
+
+    path = copy(table, tmp_path)
+    prov = json.loads(provenance_path(path).read_text())
+    prov["runs"].append(dict(prov["runs"][0], id=2, finished=None, outcome=None, new_rows=0))
+    provenance_path(path).write_text(json.dumps(prov))
+    with _exclusive(path):
+        report = check_provenance(path)
+        assert report.consistent and any("run 2 is in progress" in n for n in report.notes)
+    report = check_provenance(path)
+    assert report.consistent and any("run 2 was interrupted" in n for n in report.notes)
