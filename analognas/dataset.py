@@ -17,16 +17,27 @@ thousands of small files. Parquet cannot be appended to row by row.
 
 Next to ``results.csv`` live ``results.provenance.json`` (written atomically: package
 versions, hardware / training / evaluation configurations, dataset, device, seed, space, and
-one entry per build run) and ``results.csv.lock`` (an advisory lock, so that two builds
-never write the same table at once). A build whose settings differ from the provenance of an
-existing table stops with an error naming the differing fields instead of mixing results.
+one record per run) and, while a run writes, ``results.csv.lock`` (an advisory lock, so that
+two runs never write the same table at once; removed when the run ends). A build whose
+settings differ from the provenance of an existing table stops with an error naming the
+differing fields instead of mixing results.
 
-Columns: ``index`` (position in the seeded sequence of distinct architectures), ``arch``
-(canonical JSON of ``arch.to_dict()`` with sorted keys), ``space``, ``seed`` (the build's
-seed), ``arch_seed`` (the seed ``evaluate_architecture`` got: training and noise of that row
-are reproducible from it alone), then ``EvaluationResult.to_row()``: ``acc_1d``,
-``acc_1d_std``, ``avm``, ``acc_<t>``, ``acc_<t>_std``, ``params``, ``tiles``, ``status``,
-``reason``, ``wall_time_s``, ``digital_acc``. Failed evaluations (diverged training, an
+Provenance that adds up: a run (a build, a ``loop``, a ``retest``) is recorded before its
+first row with ``finished: null`` (id, kind, start, command line, package versions, git
+commit); each row carries the run's id in column ``run``; the end time, outcome and row count
+are written when the run ends. A run killed with SIGKILL keeps ``finished: null`` and its
+rows keep its id; the next run marks it ``interrupted`` with the rows it wrote. No index is
+held twice (``ResultsTable.append`` refuses). ``analognas.provenance.check_provenance``
+checks all of it. Reading checks every cell (file, line, column, value, what is allowed).
+
+Columns: ``index`` (position in the seeded sequence of distinct architectures; rows the
+loop adds take indices from ``LOOP_INDEX_START`` on), ``arch`` (canonical JSON of ``arch.to_dict()`` with
+sorted keys), ``space``, ``seed`` (the build's seed), ``arch_seed`` (``arch_seed(seed,
+index)``, the seed ``evaluate_architecture`` got: training and noise of that row are
+reproducible from it alone), ``run`` (the id of the run that wrote it), then
+``EvaluationResult.to_row()``: ``acc_1d``, ``acc_1d_std``, ``avm``, ``acc_<t>``,
+``acc_<t>_std``, ``params``, ``tiles``, ``status``, ``reason``, ``wall_time_s``,
+``digital_acc``. Failed evaluations (diverged training, an
 exception) are kept with ``status="failed"`` so that they are not retried forever;
 ``read_results`` leaves them out unless asked.
 
@@ -80,6 +91,9 @@ TABLE_FORMAT = "analognas-results-csv/2"
 KEY_COLUMNS = ("index", "arch", "space", "seed", "arch_seed", "run")
 #: the kinds of run that write rows: a sampled build, the surrogate-assisted loop, a retest
 RUN_KINDS = ("build", "loop", "retest")
+#: rows the loop adds take indices from here on, apart from the sampled sequence 0, 1, ...
+#: (so a later build that extends the sequence never meets an index the loop used)
+LOOP_INDEX_START = 1_000_000
 #: candidates drawn per slot by the "lhs" sampling (the least-covered one is kept)
 LHS_CANDIDATES = 16
 #: fields that change how fast, not what, is simulated: a table may be resumed with others
@@ -1046,9 +1060,9 @@ class TableRun:
             return 0
         return int(self.done["run"].map(lambda k: self.kinds.get(int(k)) == kind).sum())
 
-    def next_index(self) -> int:
-        """The first index after every index the table holds."""
-        return max(self.table.held, default=-1) + 1
+    def next_index(self, start: int = 0) -> int:
+        """The first index from ``start`` on after every index the table holds there."""
+        return max((i for i in self.table.held if i >= start), default=start - 1) + 1
 
     def evaluate(self, jobs: Sequence[EvalJob], executor: Executor | None = None,
                  bar: Any = None) -> Iterator[dict[str, Any]]:
@@ -1064,11 +1078,11 @@ class TableRun:
             self.new_rows += 1
             yield row
 
-    def evaluate_archs(self, archs: Sequence[Any], seed: int | None = None) -> list[dict[str, Any]]:
-        """Evaluate ``archs`` at the next free indices (evaluation seeds ``arch_seed(seed,
-        index)``, by default the table's seed) and return their rows."""
-        seed = self.ctx.seed if seed is None else seed
-        start = self.next_index()
+    def evaluate_archs(self, archs: Sequence[Any], start: int = 0) -> list[dict[str, Any]]:
+        """Evaluate ``archs`` at the next free indices from ``start`` on (evaluation seeds
+        ``arch_seed(seed, index)`` with the table's seed) and return their rows."""
+        seed = self.ctx.seed
+        start = self.next_index(start)
         jobs = [EvalJob(start + i, self.builder.space.validate(a).to_dict(), arch_seed(seed, start + i))
                 for i, a in enumerate(archs)]
         return list(self.evaluate(jobs))

@@ -573,7 +573,9 @@ def _training_oracle(run: Any) -> Oracle:
     time, so that an interruption loses at most the one in progress."""
 
     def oracle(archs: Sequence[Any]) -> pd.DataFrame:
-        rows = [run.evaluate_archs([a])[0] for a in archs]
+        from .dataset import LOOP_INDEX_START
+
+        rows = [run.evaluate_archs([a], start=LOOP_INDEX_START)[0] for a in archs]
         return pd.DataFrame([{k: float(r[k]) for k in PREDICTED} for r in rows], columns=list(PREDICTED))
 
     return oracle

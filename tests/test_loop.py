@@ -173,7 +173,8 @@ def test_grow_table_trains_appends_refits_and_resumes_after_an_interruption(tmp_
 
     result = grow_table(builder, surrogate_factory=small_surrogate, **kwargs)  # resume: 2 left
     df = read_results(path, include_failed=True)
-    assert list(df["index"]) == [0, 1, 2, 3, 4] and df["arch_json"].is_unique
+    # loop rows sit apart from the sampled sequence, which a later build may extend
+    assert list(df["index"]) == [0, 1, 1_000_000, 1_000_001, 1_000_002] and df["arch_json"].is_unique
     assert (df["status"] == "ok").all() and df["acc_1d"].between(0, 100).all()
     assert list(df["run"]) == [1, 1, 2, 3, 3]
     assert (result.queried["round"] == -1).sum() == 3 and (result.queried["round"] > 0).sum() == 2
