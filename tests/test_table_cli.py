@@ -41,3 +41,24 @@ def test_new_commands_have_help(capsys):
             main([*args, "--help"])
         assert e.value.code == 0
         assert f"usage: analognas {' '.join(args)}" in capsys.readouterr().out
+
+
+def test_surrogate_train_on_a_table_with_a_bad_cell_is_one_line_naming_line_and_column(tmp_path, capsys):
+    import csv
+    import io
+
+    lines = SHIPPED.read_text().split("\n")
+    header = next(csv.reader(io.StringIO(lines[0])))
+    row = next(csv.reader(io.StringIO(lines[2])))
+    row[header.index("avm")] = "banana"  # issue 17: "could not convert string to float: 'banana'"
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(row)
+    lines[2] = buf.getvalue()
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(lines))
+    code = main(["surrogate", "train", "--space", "resnet_like", "--results", str(path), "--output", str(tmp_path / "s")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert err.endswith(f"{path}, line 3, column avm: 'banana' is not allowed; allowed: a number in [-100, 100] "
+                        "(accuracy points lost to drift)")
+    assert not (tmp_path / "s").exists()
