@@ -34,7 +34,7 @@ def test_icc_is_the_share_of_variance_between_networks():
     icc = [icc_1_1(_two_measurements(400, 1.0, 0.5, seed)) for seed in range(5)]
     assert abs(np.mean(icc) - 0.8) < 0.04
     assert icc_1_1(_two_measurements(400, 1.0, 0.1, 0)) > 0.95  # real signal: high
-    # pure noise: about 0 (a Pearson r of the means, or MSB / (MSB + MSW), would give ~0.5 or 1)
+    # pure noise: about 0 (MSB / (MSB + MSW), a tempting shortcut, gives about 0.5)
     assert abs(icc_1_1(_two_measurements(400, 0.0, 1.0, 0))) < 0.12
     # a shift between the two measurements is disagreement, not signal
     x = _two_measurements(400, 1.0, 0.1, 1)
