@@ -219,3 +219,11 @@ def test_check_tells_a_run_in_progress_from_an_interrupted_one(table, tmp_path):
         assert report.consistent and any("run 2 is in progress" in n for n in report.notes)
     report = check_provenance(path)
     assert report.consistent and any("run 2 was interrupted" in n for n in report.notes)
+
+
+def test_a_table_without_provenance_is_consistent_only_while_it_has_no_rows(table, tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_bytes(table.read_bytes().split(b"\n")[0] + b"\n")  # killed before its run was recorded
+    assert check_provenance(path).consistent
+    path.write_bytes(table.read_bytes())
+    assert any("no provenance file" in p for p in check_provenance(path).problems)
