@@ -180,6 +180,10 @@ def retest(results: str | os.PathLike, n: int = 12, seed: int = 1, output: str |
                              max_params=settings.get("max_params"), sampling=settings.get("sampling", "random"),
                              data_root=data_root, n_train=data["n_train"], n_test=data["n_test"])
     table = read_results(results, space)
+    repeated = sorted(set(table["index"][table["index"].duplicated()]))
+    if repeated:
+        raise ValueError(f"{results}: indices {repeated[:8]} appear more than once, so a retest row could not be "
+                         f"paired with its network; 'analognas dataset check {results}' reports it")
     if n > len(table):
         raise ValueError(f"n={n} is not allowed; allowed: at most the table's {len(table)} successful rows")
     order = np.random.default_rng(seed).permutation(len(table))[:n]

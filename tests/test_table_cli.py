@@ -62,3 +62,13 @@ def test_surrogate_train_on_a_table_with_a_bad_cell_is_one_line_naming_line_and_
     assert err.endswith(f"{path}, line 3, column avm: 'banana' is not allowed; allowed: a number in [-100, 100] "
                         "(accuracy points lost to drift)")
     assert not (tmp_path / "s").exists()
+
+
+def test_retest_refuses_a_table_with_repeated_indices(tmp_path, capsys):
+    path = tmp_path / "old.csv"
+    shutil.copy(SHIPPED, path)
+    shutil.copy(SHIPPED.with_suffix(".provenance.json"), path.with_suffix(".provenance.json"))
+    assert main(["dataset", "retest", "--results", str(path), "--n", "2", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "indices [0, 1, 3, 4] appear more than once" in err and "\n" not in err
+    assert not path.with_name("old.retest-seed1.csv").exists()
