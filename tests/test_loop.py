@@ -185,3 +185,19 @@ def test_grow_table_trains_appends_refits_and_resumes_after_an_interruption(tmp_
     again = grow_table(builder, surrogate_factory=small_surrogate, **kwargs)  # nothing left
     assert len(read_results(path, include_failed=True)) == 5 and "is spent" in again.message
     assert again.best_metrics["acc_1d"] == df["acc_1d"].max()
+
+
+def test_known_evaluations_are_learnt_from_never_repeated_and_not_counted():
+    space = NB201Space()
+    known_archs = space.sample_many(6, rng=3)
+    known = CountingOracle()(known_archs).assign(arch=pd.Series(known_archs, dtype=object))
+    oracle = CountingOracle()
+    result = SurrogateAssistedSearch(space, oracle, small_surrogate, Constraints(max_avm=1.0),
+                                     n_initial=4, n_queries=5, batch_per_round=5,
+                                     search_kwargs={"population_size": 30, "iterations": 5},
+                                     seed=2, progress=False).run(known)
+    assert len(oracle.asked) == 5 and not set(oracle.asked) & set(known_archs)  # 6 known >= n_initial: no initial sample
+    assert result.queried["round"].tolist() == [-1] * 6 + [1] * 5
+    with pytest.raises(ValueError, match="at least 2 evaluated"):
+        SurrogateAssistedSearch(space, CountingOracle(), small_surrogate, n_initial=1, n_queries=3,
+                                progress=False).run(known.iloc[:0])
