@@ -433,6 +433,162 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("dataset check")
+def cmd_dataset_check(args: argparse.Namespace) -> int:
+    from analognas.provenance import check_provenance
+
+    report = check_provenance(args.results)
+    print(report.format())
+    return 0 if report.consistent else 1
+
+
+def _builder_from_args(args: argparse.Namespace, path: str):
+    """A DatasetBuilder for ``path`` from the shared table, training and hardware options."""
+    from analognas.dataset import DatasetBuilder
+    from search_spaces import get_space
+
+    hardware, training, evaluation = _configs_from_args(args)
+    return DatasetBuilder(get_space(args.space), path, args.dataset, hardware=hardware, training=training,
+                          evaluation=evaluation, seed=args.seed, max_params=args.max_params,
+                          sampling=args.sampling, data_root=args.data_root, n_train=args.n_train,
+                          n_test=args.n_test)
+
+
+@command("loop")
+def cmd_loop(args: argparse.Namespace) -> int:
+    from analognas.dataset import read_results
+    from analognas.loop import grow_table
+    from analognas.search import Constraints
+
+    builder = _builder_from_args(args, args.results)
+    constraints = Constraints(max_params=args.max_params, max_avm=args.max_avm, max_tiles=args.max_tiles,
+                              tile_size=builder.hardware.tile_size)
+    result = grow_table(builder, args.budget, constraints, objective=args.objective, n_initial=args.n_initial,
+                        batch_per_round=args.batch, seed=args.seed, progress=not args.no_progress,
+                        search_kwargs={"population_size": args.population, "iterations": args.iterations})
+    m = result.best_metrics
+    n_rows = len(read_results(args.results, builder.space, include_failed=True))
+    print(f"{args.results}: {result.message}; the table holds {n_rows} rows")
+    status = "best feasible" if result.feasible else "NO FEASIBLE row; least infeasible"
+    print(f"  {status} (measured): {json.dumps(result.best.to_dict())}")
+    print(f"  acc_1d {m['acc_1d']:.2f} % ± {m['acc_1d_std']:.2f}, AVM {m['avm']:.2f} points, "
+          f"{m['params']:,} parameters, {m['tiles']} tiles")
+    return 0
+
+
+@command("dataset retest")
+def cmd_dataset_retest(args: argparse.Namespace) -> int:
+    from analognas.reliability import retest
+
+    result = retest(args.results, n=args.n, seed=args.seed, output=args.output, data_root=args.data_root,
+                    device=args.device, num_threads=args.num_threads, progress=not args.no_progress)
+    print(f"{result.path}: {len(result.table)} networks of {args.results} measured again (seed {args.seed})")
+    print("test-retest reliability, ICC(1,1) = share of variance between networks:")
+    print(result.reliability.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+@command("bench claim")
+def cmd_bench_claim(args: argparse.Namespace) -> int:
+    from analognas.claim import ClaimSettings, run_claim
+
+    search = {"iterations": args.iterations, "population_size": args.population}
+    search = {k: v for k, v in search.items() if v is not None}
+    if args.seeds is not None:
+        search["n_seeds"] = args.seeds
+    if args.budgets:
+        search["budgets"] = tuple(args.budgets)
+    if args.surrogate:
+        search["surrogate"] = args.surrogate
+    if args.quick:
+        settings = dataclasses.replace(ClaimSettings.quick(), **search)
+    elif args.like:
+        settings = ClaimSettings.like(args.like, **search)
+    else:
+        hardware, training, evaluation = _configs_from_args(args)
+        settings = ClaimSettings(dataset=args.dataset, n_train=args.n_train, n_test=args.n_test, hardware=hardware,
+                                 training=training, evaluation=evaluation, **search)
+    result = run_claim(settings, args.output, progress=not args.no_progress, data_root=args.data_root)
+    print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(result.verdict.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    met = int(result.verdict["target_met"].sum())
+    print(f"target (>= {settings.min_gain:g} points of acc_1d and a lower AVM) met at {met} of "
+          f"{len(result.verdict)} budgets; wrote {args.output}/claim.csv, summary.csv, verdict.csv, claim.png"
+          + (" (--quick: checks the machinery, not the claim)" if args.quick else ""))
+    return 0
+
+
+def add_claim_command(bench: Any) -> None:
+    """Parser of ``bench claim``."""
+    p = bench.add_parser(
+        "claim", help="searched network vs the standard ResNet of its size, several training seeds",
+        description="For each parameter budget: search with the surrogate, take the deepest standard "
+                    "ResNet within the budget, HWA-train and drift-evaluate both with every seed, and "
+                    "report acc_1d, acc_1d_std and AVM with 95%% intervals (resumable).")
+    p.add_argument("--quick", action="store_true", help="digits, 2 budgets, 2 seeds, 1+1 epochs (minutes)")
+    p.add_argument("--like", metavar="TABLE.csv", help="the data and fidelity of this results table")
+    p.add_argument("--budgets", type=_positive_int, nargs="+", help="parameter budgets (default 100000 300000)")
+    p.add_argument("--seeds", type=_positive_int, help="training seeds per network (default 5)")
+    p.add_argument("--surrogate", metavar="DIR", help="surrogate folder (default: the shipped ResNet-like one)")
+    p.add_argument("--iterations", type=_positive_int, help="search generations (default 100)")
+    p.add_argument("--population", type=_positive_int, help="search population (default 200)")
+    p.add_argument("--output", default="analognas-claim", help="output folder (default analognas-claim)")
+    p.add_argument("--no-progress", action="store_true")
+    _add_training(p)
+    _add_hardware(p)
+
+
+def add_table_commands(sub: Any, dataset: Any) -> None:
+    """Parsers of the commands that check and grow results tables (``dataset check``, ...)."""
+    p = dataset.add_parser("check", help="check that a results table and its run log add up",
+                           description="Report bad rows, repeated indices or networks, and rows or "
+                                       "runs that the provenance file does not account for. "
+                                       "Exit 0: consistent; 1: problems found.")
+    p.add_argument("results", metavar="TABLE.csv", help="results table")
+
+    p = dataset.add_parser(
+        "retest", help="measure N table networks again with another seed; report test-retest reliability",
+        description="Train and drift-evaluate N networks of the table again, with evaluation seeds from "
+                    "--seed and the table's own settings, into a side table (resumable), and print per "
+                    "metric the ICC(1,1): the share of the variance that lies between networks.")
+    p.add_argument("--results", required=True, metavar="TABLE.csv", help="results table")
+    p.add_argument("--n", type=_positive_int, default=12, help="networks to measure again (default 12)")
+    p.add_argument("--seed", type=_non_negative_int, default=1, help="retest seed, not the table's (default 1)")
+    p.add_argument("--output", metavar="SIDE.csv", help="side table (default TABLE.retest-seedSEED.csv)")
+    p.add_argument("--data-root", help="folder holding the dataset files")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (speed only)")
+    p.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (speed only)")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser(
+        "loop", help="grow a results table where the surrogate points (real HWA evaluations)",
+        description="Spend --budget real HWA trainings and drift evaluations on the architectures a "
+                    "surrogate, refitted on the table after every --batch of them, expects to be best; "
+                    "each is appended to the table (with its run in the provenance file) as soon as it "
+                    "is done. The budget counts every loop row of the table: rerun the same command "
+                    "after an interruption to spend what is left. The table's settings (dataset, "
+                    "training, hardware, seed, --max-params, --sampling) must match an existing table's.")
+    _add_space(p)
+    p.add_argument("--results", required=True, metavar="TABLE.csv", help="results table to grow (created if missing)")
+    p.add_argument("--budget", type=_positive_int, required=True, help="real evaluations the loop spends in all")
+    p.add_argument("--objective", default="acc_1d", choices=["acc_1d", "acc_1d/std"])
+    p.add_argument("--max-params", type=_positive_int, help="parameter limit (exact; also the table's sampling cap)")
+    p.add_argument("--max-avm", type=float, help="AVM limit in accuracy points (measured)")
+    p.add_argument("--max-tiles", type=_positive_int, help="crossbar tile limit (exact)")
+    p.add_argument("--n-initial", type=_positive_int, default=10,
+                   help="evaluated rows before the first surrogate; a table holding fewer gets spread-out "
+                        "samples first (default 10)")
+    p.add_argument("--batch", type=_positive_int, default=2, help="evaluations between refits (default 2)")
+    p.add_argument("--population", type=_positive_int, default=100, help="search population (default 100)")
+    p.add_argument("--iterations", type=_positive_int, default=30, help="search generations per round (default 30)")
+    p.add_argument("--sampling", default="random", choices=["random", "lhs"],
+                   help="the table's sampling setting (for an existing table: its own)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    _add_training(p)
+    _add_hardware(p)
+
+
 # --- parser -------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -485,6 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     _add_training(p)
     _add_hardware(p)
+    add_table_commands(sub, dataset)
 
     surrogate = sub.add_parser("surrogate", help="surrogate models").add_subparsers(
         dest="surrogate_command", metavar="ACTION", required=True)
@@ -558,6 +715,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--no-progress", action="store_true")
+    add_claim_command(bench)
     return parser
 
 
