@@ -272,9 +272,9 @@ class SearchResult:
     message: str
     elapsed_s: float = 0.0
     n_scored: int = 0
+    archive: "Archive | None" = dataclasses.field(default=None, repr=False, compare=False)
     #: True when Ctrl-C ended the search early (``best`` is the best of what was scored)
     interrupted: bool = False
-    archive: "Archive | None" = dataclasses.field(default=None, repr=False, compare=False)
 
     @functools.cached_property
     def history(self) -> pd.DataFrame:
