@@ -76,8 +76,8 @@ def _max_avm(text: str) -> float:
     value = _number(float, -math.inf, True, "")(text)
     if not value > 0 or not math.isfinite(value):
         raise argparse.ArgumentTypeError(
-            f"{value} is not allowed: give a positive number of accuracy points; the surrogate predicts "
-            "AVM >= 0 (drift does not raise the expected accuracy), so no network is predicted below 0")
+            f"{value} is not allowed: give a positive number of accuracy points; drift does not raise the "
+            "expected accuracy, so no network truly stays below 0 (predictions below 0 are noise)")
     return value
 
 
@@ -301,9 +301,9 @@ def _add_limits(p: argparse.ArgumentParser, cap_from_domain: bool, avm: bool = T
                            "surrogate records no range)" if cap_from_domain else "none)"))
     if avm:
         g.add_argument("--max-avm", type=_max_avm,
-                       help="budget on predicted AVM, in accuracy points (> 0). The surrogate predicts "
-                            "AVM >= 0 (drift does not raise the expected accuracy), so a network is "
-                            "feasible when its predicted AVM is below this")
+                       help="budget on predicted AVM, in accuracy points; a network is feasible when its "
+                            "predicted AVM is below it. It must be > 0: drift does not raise the "
+                            "expected accuracy, and a prediction below 0 is the table's test noise")
         g.add_argument("--max-tiles", type=_positive_int, help="budget on crossbar tiles")
     g.add_argument("--tile-size", type=_positive_int, default=512, help="crossbar size (default 512)")
     g.add_argument("--input-shape", type=_parse_shape, default=None,
