@@ -367,15 +367,17 @@ def cmd_search(args: argparse.Namespace) -> int:
         "surrogate": {"path": str(path), "domain": None if domain is None else domain.to_dict()},
         "inside_domain": not outside,
         "outside_domain": outside,
-        "notes": {"acc_1d_score": ACC_SCORE_NOTE, "avm": "predicted accuracy points lost from 1 s to 1 day; "
-                  "feasibility compares it with max_avm"},
+        "notes": {"acc_1d_score": ACC_SCORE_NOTE, "avm": "predicted accuracy points lost between 1 s and 1 month after "
+                  "programming; feasible means below max_avm"},
         "n_scored": result.n_scored,
         "elapsed_s": round(result.elapsed_s, 3),
     }
     from analognas.io import atomic_write_text, write_json
 
-    atomic_write_text(out / "history.csv", result.history.assign(
-        arch=[json.dumps(a.to_dict(), sort_keys=True) for a in result.history["arch"]]).to_csv(index=False))
+    # the same name as in result.json: the column holds ranking scores, not accuracies
+    history = result.history.rename(columns={"acc_1d": "acc_1d_score"})
+    atomic_write_text(out / "history.csv", history.assign(
+        arch=[json.dumps(a.to_dict(), sort_keys=True) for a in history["arch"]]).to_csv(index=False))
     plot_pareto(result, out / "pareto.png")
     write_json(out / "result.json", summary)  # last: a result.json comes with its history
     status = "best feasible" if result.feasible else "NO FEASIBLE architecture; least infeasible"

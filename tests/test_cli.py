@@ -260,6 +260,7 @@ def test_interrupted_search_saves_the_history_and_best_so_far(tmp_path):
     result = json.loads((tmp_path / "result.json").read_text())
     history = (tmp_path / "history.csv").read_text().strip().splitlines()
     assert result["interrupted"] and len(history) - 1 == result["n_scored"] > 0
+    assert "acc_1d_score" in history[0].split(",")  # named as in result.json
     assert f"saved the {result['n_scored']:,} architectures scored so far" in err.decode()
     assert result["elapsed_s"] < 60
 
