@@ -171,10 +171,6 @@ def default_surrogate_path(space_name: str) -> Path:
     return shipped(space_name)
 
 
-def _shape(shape: Sequence[int]) -> str:
-    return "x".join(str(int(s)) for s in shape)
-
-
 def _check_output(flag_value: str, names: Sequence[str], overwrite: bool) -> Path:
     """The --output folder, checked before any work: not a file, and not holding ``names``
     from an earlier run unless ``overwrite``."""
@@ -203,6 +199,7 @@ def _read_arch(space, path: str) -> tuple[Any, dict[str, Any] | None]:
 def cmd_sample(args: argparse.Namespace) -> int:
     from analognas.dataset import sample_architectures
     from search_spaces import get_space
+    from surrogate.domain import shape_text
 
     space = get_space(args.space)
     _limits_from_domain(args, _shipped_domain(space.name))
@@ -213,7 +210,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     # the size on stderr keeps stdout a plain architecture file (analognas sample > arch.json)
     print(f"{space.num_params(arch, shape, classes):,} parameters, "
           f"{space.num_tiles(arch, args.tile_size, shape, classes)} crossbar tiles ({args.tile_size}x"
-          f"{args.tile_size}) for {_shape(shape)} inputs and {classes} classes "
+          f"{args.tile_size}) for {shape_text(shape)} inputs and {classes} classes "
           f"(cap: below {args.max_params:,} parameters)", file=sys.stderr)
     return 0
 
@@ -329,6 +326,7 @@ SEARCH_OUTPUTS = ("result.json", "history.csv", "pareto.png")
 def cmd_search(args: argparse.Namespace) -> int:
     from analognas.plots import plot_pareto
     from analognas.search import EvolutionarySearch, Objective
+    from surrogate.domain import shape_text
 
     out = _check_output(args.output, SEARCH_OUTPUTS, args.overwrite)
     surrogate, path = _load_surrogate(args)
@@ -387,7 +385,7 @@ def cmd_search(args: argparse.Namespace) -> int:
           f"acc_1d_std {pred['acc_1d_std']:.3f}, AVM {pred['avm']:.3f} points")
     print(f"  objective {objective.name} = {pred['objective']:.4g} ({objective.formula})")
     print(f"  parameters {summary['params']:,}, crossbar tiles {summary['tiles']} "
-          f"({args.tile_size}x{args.tile_size}), for {_shape(constraints.input_shape)} inputs "
+          f"({args.tile_size}x{args.tile_size}), for {shape_text(constraints.input_shape)} inputs "
           f"and {constraints.num_classes} classes")
     print(f"  surrogate {path}: " + ("no domain recorded" if domain is None else
                                      f"fitted on {domain.describe()}; {domain.describe_quality()}"))
@@ -453,10 +451,9 @@ def _dataset_of(searched: dict[str, Any] | None) -> str | None:
     """The dataset of the surrogate that chose a searched architecture (from its result.json)."""
     from analognas.data import DATASET_NAMES
 
-    if not searched:
-        return None
-    domain = (searched.get("surrogate") or {}).get("domain") if isinstance(searched.get("surrogate"), dict) else None
-    name = (domain or {}).get("dataset")
+    surrogate = searched.get("surrogate") if searched else None
+    domain = surrogate.get("domain") if isinstance(surrogate, dict) else None
+    name = domain.get("dataset") if isinstance(domain, dict) else None
     return name if name in DATASET_NAMES else None
 
 
