@@ -45,6 +45,13 @@ def test_surrogate_train_reports_cross_validation_and_saves_a_loadable_model(tmp
     model = AnalogSurrogate.load(tmp_path / "sur")
     assert model.space.name == "resnet_like" and model.n_train_["acc_1d"] >= 10
     assert {b.num_boosted_rounds() for b in model.boosters_.values()} == {25}
+    # what it was fitted on is recorded (issue 16 item 4): the table's task, range, rows and CV tau
+    d = model.domain_
+    assert (d.dataset, d.input_shape, d.num_classes) == ("fashion-mnist", (1, 28, 28), 10)
+    assert d.n_rows == model.n_train_["acc_1d"] and d.params_min < d.params_max < 20_000
+    assert d.cv_folds == 3 and set(d.cv_kendall_tau) == {"acc_1d", "acc_1d_std", "avm"}
+    assert line.endswith(f"acc_1d {d.cv_kendall_tau['acc_1d']:.3f}, acc_1d_std "
+                         f"{d.cv_kendall_tau['acc_1d_std']:.3f}, avm {d.cv_kendall_tau['avm']:.3f}")
     bad = run_cli("surrogate", "train", "--space", "resnet_like", "--results", str(results),
                   "--output", str(tmp_path / "bad"), "--trees", "0")
     assert bad.returncode != 0 and "--trees" in bad.stderr
@@ -319,3 +326,16 @@ def test_evaluate_without_pretraining_reports_and_warns_near_chance(tmp_path, ca
     assert report["digital_acc"] is None and "no digital pre-training" in captured.out
     assert report["near_chance"] == (report["acc_1d"] < 15.0)
     assert ("near chance" in captured.err) == report["near_chance"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"), reason="Fashion-MNIST not installed")
+def test_evaluating_a_search_result_uses_the_surrogates_task(tmp_path, capsys):
+    assert main(["search", "--time-budget", "1", "--population", "20", "--output", str(tmp_path / "s"),
+                 "--no-progress"]) == 0
+    searched = json.loads((tmp_path / "s" / "result.json").read_text())
+    assert main(["evaluate", str(tmp_path / "s" / "result.json"), "--pretrain-epochs", "0", "--epochs", "1",
+                 "--n-train", "64", "--n-test", "32", "--n-reps", "1", "--batch-size", "32",
+                 "--output", str(tmp_path / "e")]) == 0
+    report = json.loads((tmp_path / "e" / "evaluation.json").read_text())
+    # the same task as the surrogate's table, so the same network size as the search reported
+    assert report["dataset"] == "fashion-mnist" and report["params"] == searched["params"]
