@@ -339,3 +339,25 @@ def test_evaluating_a_search_result_uses_the_surrogates_task(tmp_path, capsys):
     report = json.loads((tmp_path / "e" / "evaluation.json").read_text())
     # the same task as the surrogate's table, so the same network size as the search reported
     assert report["dataset"] == "fashion-mnist" and report["params"] == searched["params"]
+
+
+def test_interrupted_evaluate_says_plainly_that_nothing_is_kept(tmp_path, capsys):
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps({"ops": [3, 1, 0, 1, 0, 3]}))
+
+    def ctrl_c(*_):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, ctrl_c)
+    signal.setitimer(signal.ITIMER_REAL, 2.0)  # Ctrl-C two seconds in, during training
+    try:
+        code = main(["evaluate", str(arch), "--space", "nb201", "--epochs", "50", "--n-train", "300",
+                     "--output", str(tmp_path / "out")])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert code == 130
+    err = capsys.readouterr().err.strip()
+    assert err == ("analognas evaluate: interrupted; nothing is kept: an evaluation is not checkpointed; "
+                   "rerun the command to start again")
+    assert not (tmp_path / "out" / "evaluation.json").exists()
