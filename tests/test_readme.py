@@ -87,3 +87,19 @@ def test_broken_links_are_found(tmp_path):
     md = tmp_path / "x.md"
     md.write_text("[a](missing.md) [b](#no-such-heading) [c](https://example.org)\n# A heading\n[d](#a-heading)")
     assert broken_links(md) == (["missing.md", "#no-such-heading"], [])
+
+
+def tutorials_marked_bench(text: str) -> dict[str, bool]:
+    """Tutorial script -> whether its README row asks for the bench extra."""
+    rows = re.findall(r"^\| `(\d\d_\w+\.py)` \|(.*)$", text, re.M)
+    return {name: '.[bench]' in row for name, row in rows}
+
+
+def test_readme_says_which_tutorials_need_the_bench_extra():
+    marked = tutorials_marked_bench(README.read_text())
+    scripts = sorted(p.name for p in (ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
+    assert sorted(marked) == scripts
+    # a tutorial needs analog-nasbench when it loads AnalogNAS-Bench
+    needs = {s: "load_analognas_bench" in (ROOT / "tutorials" / s).read_text() for s in scripts}
+    assert marked == needs
+    assert any(needs.values()) and not all(needs.values())  # the check can tell the two apart
