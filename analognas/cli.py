@@ -898,7 +898,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=_non_negative_int, default=2, help="untimed calls first")
     p.add_argument("--eval-images", type=_positive_int, default=1000)
     p.add_argument("--n-reps", type=_positive_int, default=10, help="programmings in the drift evaluation")
-    p.add_argument("--record-images", type=_positive_int, default=1000,
+    p.add_argument("--record-images", type=_non_negative_int, default=1000,
                    help="training images of a record (0: time no record)")
     p.add_argument("--record-pretrain-epochs", type=_non_negative_int, default=1)
     p.add_argument("--record-epochs", type=_non_negative_int, default=1)

@@ -51,7 +51,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["SIMULATIONS", "fast_simulation", "unsupported_reason", "fast_layers"]
+__all__ = ["SIMULATIONS", "fast_simulation", "unsupported_reason", "fast_layers", "tile_grid"]
 
 #: how analog layers can be computed: this module's fast path, or aihwkit's own forward
 SIMULATIONS = ("fast", "aihwkit")
@@ -90,8 +90,16 @@ def _tile_reason(tile: Any) -> str | None:
     return None
 
 
-def _tiles_of(module: Any) -> list[tuple[Any, int, int, int, int]]:
-    """(tile, in_start, in_end, out_start, out_end) of an aihwkit analog module."""
+def tile_grid(module: Any) -> list[tuple[Any, int, int, int, int]]:
+    """(tile, in_start, in_end, out_start, out_end) for each tile of an aihwkit analog module
+    (a layer's ``analog_module``): which rows and columns of the layer's weight it holds.
+
+    Example:
+        >>> from analognas.hardware import AnalogHardware, to_analog
+        >>> layer = to_analog(nn.Sequential(nn.Linear(40, 3)), AnalogHardware(tile_size=16))[0]
+        >>> [t[1:3] for t in tile_grid(layer.analog_module)]
+        [(0, 14), (14, 27), (27, 40)]
+    """
     from aihwkit.simulator.tiles.array import TileModuleArray
 
     if type(module) is not TileModuleArray:
@@ -128,7 +136,7 @@ def unsupported_reason(layer: nn.Module) -> str | None:
             return "grouped convolution"
     elif not isinstance(layer, AnalogLinear):
         return f"{type(layer).__name__} is not an AnalogConv2d or AnalogLinear"
-    for tile, *_ in _tiles_of(layer.analog_module):
+    for tile, *_ in tile_grid(layer.analog_module):
         reason = _tile_reason(tile)
         if reason:
             return reason
@@ -421,29 +429,31 @@ def _tile_forward_inplace(tile: Any, x: torch.Tensor, geometry: _ConvGeometry | 
 
 
 def _layer_forward(layer: Any, x: torch.Tensor) -> torch.Tensor:
-    """Forward of an aihwkit AnalogConv2d / AnalogLinear through the fast tile computation."""
+    """Forward of an aihwkit AnalogConv2d / AnalogLinear through the fast tile computation:
+    tiles holding the same input rows are concatenated along the outputs, and the partial
+    products of different input rows summed, as aihwkit's ``TileModuleArray`` does."""
     from aihwkit.nn.modules.conv import AnalogConv2d
 
     conv = isinstance(layer, AnalogConv2d)
     if conv and x.dim() != 4:
         return type(layer).forward(layer, x)
     module = layer.analog_module
-    out = None
-    parts: dict[int, list[torch.Tensor]] = {}
-    for tile, start, end, o0, _ in _tiles_of(module):
+    grid = tile_grid(module)
+    rows: dict[int, list[torch.Tensor]] = {}
+    for tile, start, end, _, _ in grid:
         if conv:
             geometry = _ConvGeometry.of(layer, start, end)
             y = _tile_forward(tile, x[:, geometry.c0:geometry.c1], geometry)
         else:
             y = _tile_forward(tile, x[..., start:end], None)
-        parts.setdefault(start, []).append(y)
-    dim = 1 if conv else -1
-    for row in parts.values():
-        y = row[0] if len(row) == 1 else torch.cat(row, dim)
+        rows.setdefault(start, []).append(y)
+    out = None
+    for parts in rows.values():
+        y = parts[0] if len(parts) == 1 else torch.cat(parts, 1 if conv else -1)
         out = y if out is None else out + y
     bias = getattr(module, "bias", None)
-    if module is not _tiles_of(module)[0][0] and bias is not None:
-        out = out + bias.view((1, -1, 1, 1) if conv else (1,) * (out.dim() - 1) + (-1,))
+    if grid[0][0] is not module and bias is not None:  # a tile array keeps one digital bias
+        out = out + bias.view(_channel_view(out, conv))
     return out
 
 

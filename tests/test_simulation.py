@@ -21,7 +21,7 @@ from torch import nn
 from analognas.data import load_dataset
 from analognas.evaluation import EvaluationConfig, drift_accuracies
 from analognas.hardware import AnalogHardware, to_analog
-from analognas.simulation import fast_layers, fast_simulation, unsupported_reason
+from analognas.simulation import fast_layers, fast_simulation, tile_grid, unsupported_reason
 from analognas.training import TrainingConfig, num_threads, train_hwa
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
@@ -62,9 +62,7 @@ def _adc_step(model: nn.Module) -> float:
     """The largest output change one ADC step can make (for comparing quantised outputs)."""
     steps = []
     for m in fast_layers(model)[0]:
-        from analognas.simulation import _tiles_of  # noqa: PLC0415  (test-only introspection)
-
-        for tile, *_ in _tiles_of(m.analog_module):
+        for tile, *_ in tile_grid(m.analog_module):
             io = tile.rpu_config.forward
             step = io.out_res * 2 * io.out_bound
             scale = tile.input_range.abs().max() * tile.get_mapping_scales().abs().max()
@@ -143,11 +141,9 @@ def test_training_steps_equal_aihwkit(device):
 
 def _break(model: nn.Module, what: str) -> nn.Module:
     """A copy whose fast simulation is deliberately wrong in one non-ideality."""
-    from analognas.simulation import _tiles_of  # noqa: PLC0415
-
     broken = copy.deepcopy(model)
     for m in fast_layers(broken)[0]:
-        for tile, *_ in _tiles_of(m.analog_module):
+        for tile, *_ in tile_grid(m.analog_module):
             io = tile.rpu_config.forward
             if what == "adc x1.5":
                 io.out_res = io.out_res * 1.5
@@ -210,11 +206,9 @@ def _deviations(model: nn.Module, clean: torch.Tensor, x: torch.Tensor, fast: bo
 
 def _scaled(model: nn.Module, field: str, factor: float) -> nn.Module:
     """A copy with one noise source scaled (0 drops it)."""
-    from analognas.simulation import _tiles_of  # noqa: PLC0415
-
     out = copy.deepcopy(model)
     for m in fast_layers(out)[0]:
-        for tile, *_ in _tiles_of(m.analog_module):
+        for tile, *_ in tile_grid(m.analog_module):
             cfg = tile.rpu_config
             if field == "out_noise":
                 cfg.forward.out_noise *= factor
