@@ -24,7 +24,6 @@ import importlib
 import inspect
 import json
 import math
-import types
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -853,18 +852,11 @@ def strided_unfold(model: nn.Module, enabled: bool = True) -> Iterator[int]:
     """
     from aihwkit.nn.modules.conv import AnalogConv2d
 
-    changed = []
-    if enabled:
-        for m in model.modules():
-            # an instance attribute, removed on exit: the class and the state dict never change
-            if isinstance(m, AnalogConv2d) and "forward" not in vars(m) and _takes_unfold_path(m):
-                m.forward = types.MethodType(_strided_conv2d_forward, m)
-                changed.append(m)
-    try:
-        yield len(changed)
-    finally:
-        for m in changed:
-            vars(m).pop("forward", None)
+    from .simulation import forward_replaced
+
+    layers = [m for m in model.modules() if isinstance(m, AnalogConv2d) and _takes_unfold_path(m)]
+    with forward_replaced(layers if enabled else [], _strided_conv2d_forward) as n:
+        yield n
 
 
 def analog_layer_names(model: nn.Module) -> list[str]:

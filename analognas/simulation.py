@@ -44,14 +44,14 @@ import contextlib
 import dataclasses
 import math
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["SIMULATIONS", "fast_simulation", "unsupported_reason", "fast_layers", "tile_grid"]
+__all__ = ["SIMULATIONS", "fast_simulation", "unsupported_reason", "fast_layers", "tile_grid", "forward_replaced"]
 
 #: how analog layers can be computed: this module's fast path, or aihwkit's own forward
 SIMULATIONS = ("fast", "aihwkit")
@@ -482,12 +482,23 @@ def fast_simulation(model: nn.Module, enabled: bool = True) -> Iterator[int]:
     pickling are untouched, and aihwkit's programming, drift, optimizer and remapping work as
     usual inside the block.
     """
+    with forward_replaced(fast_layers(model)[0] if enabled else [], _layer_forward) as n:
+        yield n
+
+
+@contextlib.contextmanager
+def forward_replaced(layers: Iterable[nn.Module], forward: Callable[..., Any]) -> Iterator[int]:
+    """Inside the block, ``forward`` (a function of the layer and its input) is the forward of
+    each of ``layers`` that has no replacement yet; yields how many were switched.
+
+    The replacement is an instance attribute removed on exit, so the class and the state dict
+    never change.
+    """
     changed = []
-    if enabled:
-        for m in fast_layers(model)[0]:
-            if "forward" not in vars(m):
-                m.forward = types.MethodType(_layer_forward, m)
-                changed.append(m)
+    for m in layers:
+        if "forward" not in vars(m):
+            m.forward = types.MethodType(forward, m)
+            changed.append(m)
     try:
         yield len(changed)
     finally:
