@@ -435,7 +435,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CLIError(f"--device {training.device}: {e}") from None
     result = evaluate_architecture(space, arch, args.dataset, hardware=hardware, training=training,
                                    evaluation=evaluation, seed=args.seed, data_root=args.data_root,
-                                   n_train=args.n_train, n_test=args.n_test)
+                                   n_train=args.n_train, n_test=args.n_test,
+                                   progress=not getattr(args, "no_progress", False))
     chance = 100.0 / FALLBACK_NUM_CLASSES  # every named dataset has 10 classes
     near_chance = result.status == "ok" and result.acc_1d is not None and result.acc_1d < 1.5 * chance
     report = {

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .data import DatasetBundle
 from .hardware import AnalogHardware, _known_fields, strided_unfold, strided_unfold_default, to_analog
@@ -159,8 +160,11 @@ def train_hwa(
     hardware: AnalogHardware = AnalogHardware(),
     config: TrainingConfig = TrainingConfig(),
     seed: int = 0,
+    progress: bool = False,
 ) -> TrainingOutcome:
     """Pre-train ``model_digital`` digitally, convert it to analog, fine-tune it with AnalogSGD.
+
+    ``progress``: show a progress bar (tqdm) over the training steps of each phase.
 
     ``model_digital`` is not changed (a copy is trained). A non-finite loss stops training and
     returns status ``"failed"`` with the reason instead of raising. Configuration problems
@@ -192,7 +196,8 @@ def train_hwa(
                 opt = torch.optim.SGD(model.parameters(), lr=config.pretrain_lr,
                                       momentum=config.momentum, weight_decay=config.weight_decay)
                 outcome.pretrain_losses = _fit(model, opt, x_train, y_train, config,
-                                               config.pretrain_epochs, shuffle, "digital pre-training")
+                                               config.pretrain_epochs, shuffle, "digital pre-training",
+                                               progress)
                 outcome.digital_acc = accuracy(model, x_test, y_test)
 
             analog = to_analog(model, hardware)
@@ -207,7 +212,7 @@ def train_hwa(
                 with fast_simulation(analog, config.simulation == "fast"), \
                         strided_unfold(analog, strided_unfold_default(device)):
                     outcome.losses = _fit(analog, opt, x_train, y_train, config, config.epochs,
-                                          shuffle, "analog fine-tuning")
+                                          shuffle, "analog fine-tuning", progress)
         except _Diverged as e:
             outcome.status, outcome.reason = "failed", str(e)
         if outcome.model_analog is not None:
@@ -279,7 +284,8 @@ def keep_freed_memory() -> bool:
 
 # --- internals ----------------------------------------------------------------------------
 def _fit(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-         config: TrainingConfig, epochs: int, shuffle: torch.Generator, phase: str) -> list[float]:
+         config: TrainingConfig, epochs: int, shuffle: torch.Generator, phase: str,
+         progress: bool = False) -> list[float]:
     """Train for ``epochs``; mean loss per epoch. Raises _Diverged on a non-finite loss."""
     n = len(y)
     steps_per_epoch = math.ceil(n / config.batch_size)
@@ -291,6 +297,7 @@ def _fit(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     losses = []
+    bar = tqdm(total=epochs * steps_per_epoch, desc=phase, unit="step", disable=not progress, leave=False)
     for epoch in range(epochs):
         order = torch.randperm(n, generator=shuffle).to(x.device)
         total_loss = 0.0
@@ -309,5 +316,8 @@ def _fit(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch
             if sched is not None:
                 sched.step()
             total_loss += value * len(idx)
+            bar.update()
         losses.append(total_loss / n)
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    bar.close()
     return losses

@@ -162,3 +162,13 @@ def test_evaluation_config_dict_round_trip():
     assert EvaluationConfig(times=[60, 86400]).times == (60.0, 86400.0)
     with pytest.raises(ValueError, match="unknown field"):
         EvaluationConfig.from_dict({"reps": 2})
+
+
+def test_progress_bars_show_training_and_evaluation_only_when_asked(capsys, digits):
+    small = load_dataset("digits", n_train=64, n_test=32)
+    config = TrainingConfig(pretrain_epochs=1, epochs=1, batch_size=32, num_threads=1)
+    evaluate_architecture(SPACE, ARCH, small, training=config, evaluation=EvaluationConfig(n_reps=1), progress=True)
+    err = capsys.readouterr().err
+    assert "digital pre-training" in err and "analog fine-tuning" in err and "drift evaluation" in err
+    evaluate_architecture(SPACE, ARCH, small, training=config, evaluation=EvaluationConfig(n_reps=1))
+    assert "drift evaluation" not in capsys.readouterr().err
