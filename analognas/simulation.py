@@ -377,43 +377,45 @@ def _tile_forward_autograd(tile: Any, x: torch.Tensor, geometry: _ConvGeometry |
 
 
 def _tile_forward_inplace(tile: Any, x: torch.Tensor, geometry: _ConvGeometry | None) -> torch.Tensor:
+    # The same operations as _tile_forward_autograd with the scalar factors merged, so that
+    # each side makes as few passes over its tensor as it can: the DAC levels (integers)
+    # go through the tile, and the ADC rounds in units of its own step.
     io = tile.rpu_config.forward
     ir = tile.input_range
     nm = _noise_management(io)
+    inp_bound = io.inp_bound if io.inp_bound > 0 else math.inf
+    in_step = (1 / io.inp_res if io.inp_res > 1.0 else io.inp_res) * 2 * io.inp_bound if io.inp_res > 0 else 1.0
+    scale_in = 1.0 / (nm * in_step)
     if ir is not None:
         bound = abs(ir.item())
-        x = torch.clamp(x, -bound, bound).div_(ir)
+        x = torch.clamp(x, -bound, bound)
+        scale_in /= float(ir.item())
     else:
         x = x.clone()
-    if nm != 1.0:
-        x.mul_(1.0 / nm)
-    inp_bound = io.inp_bound if io.inp_bound > 0 else math.inf
-    # DAC: the integer levels go through the tile, their step joins the output scale
-    in_step = 1.0
+    if scale_in != 1.0:
+        x.mul_(scale_in)
     if io.inp_res > 0:
-        in_step = (1 / io.inp_res if io.inp_res > 1.0 else io.inp_res) * 2 * io.inp_bound
-        x.div_(in_step).round_().clamp_(-inp_bound / in_step, inp_bound / in_step)
-    else:
-        x.clamp_(-inp_bound, inp_bound)
+        x.round_()
+    # the clipped input already lies within the DAC's bound unless that bound is below one
+    if ir is None or inp_bound < 1.0:
+        x.clamp_(-inp_bound / in_step, inp_bound / in_step)
 
     y = _matmul(x, _tile_weight(tile, x.shape[0]), geometry)
     channel = _channel_view(y, geometry is not None)
-    if in_step != 1.0:
-        y.mul_(in_step)
+    out_step = (1 / io.out_res if io.out_res > 1.0 else io.out_res) * 2 * io.out_bound if io.out_res > 0 else 1.0
+    if in_step != out_step:
+        y.mul_(in_step / out_step)
     if tile.tile.out_noise_values is not None:
-        y.add_(torch.randn_like(y).mul_(tile.tile.out_noise_values.view(channel)))
+        y.add_(torch.randn_like(y).mul_(tile.tile.out_noise_values.view(channel) / out_step))
     elif io.out_noise > 0:
-        y.add_(torch.randn_like(y), alpha=io.out_noise)
-    out_bound = io.out_bound if io.out_bound > 0 else math.inf
-    scale = io.out_scale * nm
+        y.add_(torch.randn_like(y), alpha=io.out_noise / out_step)
     if io.out_res > 0:
-        out_step = (1 / io.out_res if io.out_res > 1.0 else io.out_res) * 2 * io.out_bound
-        y.div_(out_step).round_().clamp_(-out_bound / out_step, out_bound / out_step)
-        scale *= out_step
-    else:
-        y.clamp_(-out_bound, out_bound)
+        y.round_()
+    out_bound = io.out_bound if io.out_bound > 0 else math.inf
+    y.clamp_(-out_bound / out_step, out_bound / out_step)
     # one product for every per-output scale aihwkit applies in turn
-    factor = torch.full((y.shape[1 if geometry is not None else -1],), scale, dtype=y.dtype, device=y.device)
+    factor = torch.full((y.shape[1 if geometry is not None else -1],), io.out_scale * nm * out_step,
+                        dtype=y.dtype, device=y.device)
     if ir is not None:
         factor = factor * ir.detach()
     if tile.mapping_scales is not None:
@@ -422,10 +424,9 @@ def _tile_forward_inplace(tile: Any, x: torch.Tensor, geometry: _ConvGeometry | 
         factor = factor * torch.as_tensor(tile.alpha, dtype=y.dtype, device=y.device).view(-1)
     if tile.out_scaling_alpha is not None:
         factor = factor * tile.out_scaling_alpha.detach().view(-1)
-    y.mul_(factor.view(channel))
     if tile.digital_bias and tile.bias is not None:
-        y.add_(tile.bias.detach().view(channel))
-    return y
+        return torch.addcmul(tile.bias.detach().view(channel), y, factor.view(channel))
+    return y.mul_(factor.view(channel))
 
 
 def _layer_forward(layer: Any, x: torch.Tensor) -> torch.Tensor:
