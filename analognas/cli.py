@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from analognas.simulation import SIMULATIONS
 from search_spaces import InvalidArchitectureError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -132,6 +133,9 @@ def _add_training(p: argparse.ArgumentParser, dataset_default: str | None = DEFA
     g.add_argument("--device", help="cpu, cuda or cuda:N (default: cpu)")
     g.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: torch's)")
     g.add_argument("--n-reps", type=_positive_int, help="programming repetitions in drift evaluation")
+    g.add_argument("--simulation", choices=list(SIMULATIONS),
+                   help="how analog layers are computed: fast (default; same physics, 3-5x faster on CPU) "
+                        "or aihwkit (aihwkit's own forward)")
 
 
 def _hardware_from_args(args: argparse.Namespace):
@@ -173,7 +177,7 @@ def _configs_from_args(args: argparse.Namespace):
 
     training_fields = {k: getattr(args, k) for k in
                        ("pretrain_epochs", "epochs", "lr", "pretrain_lr", "batch_size", "device",
-                        "num_threads")
+                        "num_threads", "simulation")
                        if getattr(args, k) is not None}
     evaluation_fields = {"n_reps": args.n_reps} if args.n_reps is not None else {}
     return (_hardware_from_args(args), TrainingConfig(**training_fields),

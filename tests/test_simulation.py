@@ -316,3 +316,15 @@ def test_training_config_names_the_simulation():
     assert TrainingConfig().simulation == "fast"
     with pytest.raises(ValueError, match="simulation='exact'.*allowed"):
         TrainingConfig(simulation="exact")
+
+
+def test_cli_takes_the_simulation(capsys):
+    from analognas.cli import _configs_from_args, build_parser
+
+    args = build_parser().parse_args(["evaluate", "arch.json", "--simulation", "aihwkit"])
+    assert _configs_from_args(args)[1].simulation == "aihwkit"
+    args = build_parser().parse_args(["evaluate", "arch.json"])
+    assert _configs_from_args(args)[1].simulation == "fast"
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["evaluate", "arch.json", "--simulation", "exact"])
+    assert e.value.code == 2 and "--simulation" in capsys.readouterr().err
