@@ -1,5 +1,9 @@
-"""README.md: its two opening commands, the test command CI reads from it, and its links into docs/."""
+"""README.md: its two opening commands, the test command CI reads from it, its links into docs/,
+its hardware defaults table and its copy of the checked API example."""
 
+import ast
+import dataclasses
+import itertools
 import re
 import shlex
 import subprocess
@@ -11,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 #: docs pages that other branches add; linked from the README before they land. Empty this once
 #: they are merged: a link to a page in here that is still missing skips instead of failing.
-AWAITED = {"docs/hardware.md", "docs/cost.md"}
+AWAITED = {"docs/cost.md"}
 
 FENCE = re.compile(r"^```bash\n(.*?)^```", re.M | re.S)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -103,3 +107,58 @@ def test_readme_says_which_tutorials_need_the_bench_extra():
     needs = {s: "load_analognas_bench" in (ROOT / "tutorials" / s).read_text() for s in scripts}
     assert marked == needs
     assert any(needs.values()) and not all(needs.values())  # the check can tell the two apart
+
+
+HARDWARE_HEADER = "| `AnalogHardware` field | meaning | default |"
+
+
+def hardware_table_errors(text: str) -> list[str]:
+    """Where the README's ``AnalogHardware`` table disagrees with ``AnalogHardware()``: a field
+    missing or unknown, or a default that is not the field's value (one entry each)."""
+    from analognas import AnalogHardware
+
+    hw = AnalogHardware()
+    below = text[text.index(HARDWARE_HEADER):].splitlines()[2:]  # past the header and the --- row
+    rows = list(itertools.takewhile(lambda ln: ln.startswith("|"), below))
+    errors, seen = [], []
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        names = re.findall(r"`(\w+)`", cells[0])
+        defaults = ast.literal_eval("(" + cells[-1].replace("`", "") + ",)")
+        if len(names) != len(defaults):
+            errors.append(f"{row}: {len(names)} fields, {len(defaults)} defaults")
+            continue
+        for name, default in zip(names, defaults):
+            seen.append(name)
+            if not hasattr(hw, name):
+                errors.append(f"{name}: not a field of AnalogHardware")
+            elif getattr(hw, name) != default or type(getattr(hw, name)) is not type(default):
+                errors.append(f"{name}: README says {default!r}, AnalogHardware() has {getattr(hw, name)!r}")
+    errors += [f"{f.name}: missing" for f in dataclasses.fields(hw) if f.name not in seen]
+    return errors
+
+
+def test_readme_hardware_table_matches_the_dataclass():
+    text = README.read_text()
+    assert hardware_table_errors(text) == []
+    # power: a wrong default, a dropped row and a stale field name are each found
+    assert hardware_table_errors(text.replace("| 0.04, 10.0 |", "| 0.05, 10.0 |")) == [
+        "out_noise: README says 0.05, AnalogHardware() has 0.04"]
+    dropped = re.sub(r"^\| `remap` \|.*\n", "", text, flags=re.M)
+    assert hardware_table_errors(dropped) == ["remap: missing"]
+    assert "weight_noise: not a field of AnalogHardware" in hardware_table_errors(
+        text.replace("| `modifier_type`, `modifier_std` |", "| `modifier_type`, `weight_noise` |"))
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", text, re.M | re.S)
+
+
+def test_readme_api_example_is_the_checked_one():
+    """The README's lab example is docs/cli.md's, which tests/test_api_example.py runs."""
+    cli = (ROOT / "docs" / "cli.md").read_text()
+    checked = python_blocks(cli[cli.index("## The Python API example, checked"):])[0]
+    assert checked in python_blocks(README.read_text())
+    # power: a README whose copy was edited is found
+    assert "n_reps=3" in checked
+    assert checked not in python_blocks(README.read_text().replace("n_reps=3", "n_reps=2"))
