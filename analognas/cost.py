@@ -50,7 +50,7 @@ import pandas as pd
 from search_spaces.base import LayerSpec, SearchSpace
 
 __all__ = ["IMCChip", "HERMES_ONE_PHASE", "HERMES_FOUR_PHASE", "HERMES_MODES", "NetworkCost", "network_cost",
-           "layer_costs", "COST_COLUMNS"]
+           "layer_costs", "COST_COLUMNS", "aihwkit_layer_counts"]
 
 HERMES_SOURCE = ("Le Gallo et al., Nature Electronics 6, 680-693 (2023), IBM HERMES: 64 cores of 256x256 PCM, "
                  "14 nm; 8-bit MVMs")
@@ -274,3 +274,31 @@ def network_cost(space: SearchSpace, arch: Any, chip: IMCChip = HERMES_ONE_PHASE
         latency_s=float(df["latency_s"].sum()), pipeline_interval_s=float(df["latency_s"].max()),
         chips=max(1, math.ceil(tiles / chip.cores)),
     )
+
+
+def aihwkit_layer_counts(space: SearchSpace, arch: Any, chip: IMCChip = HERMES_ONE_PHASE,
+                         input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10) -> list[tuple[int, int]]:
+    """``(tiles, reuse factor)`` of every analog layer of the *built* network, in forward order,
+    as aihwkit's ``analog_summary`` reports them for one input on tiles of ``chip``'s core size.
+
+    This builds and converts the network (seconds for a large one): it is the reference that
+    :func:`network_cost`'s ``tiles`` and ``mvms`` columns are tested against.
+
+    Example:
+        >>> from search_spaces import NB201Space, NB201Arch
+        >>> aihwkit_layer_counts(NB201Space(), NB201Arch((1,) * 6))[0]
+        (1, 1024)
+    """
+    import torch
+    from aihwkit.utils.analog_info import analog_summary
+
+    from analognas.hardware import AnalogHardware, to_analog
+
+    if chip.core_rows != chip.core_cols:
+        raise ValueError(f"IMCChip core_rows={chip.core_rows}, core_cols={chip.core_cols}: the aihwkit check "
+                         "converts with AnalogHardware, whose tiles are square; allowed: equal sides")
+    net = space.build(arch, tuple(input_shape), num_classes).eval()
+    model = to_analog(net, AnalogHardware(tile_size=chip.core_rows)).eval()
+    with torch.no_grad():
+        info = analog_summary(model, (1, *input_shape))
+    return [(int(x.num_tiles), int(x.reuse_factor)) for x in info.layer_summary if x.isanalog]
