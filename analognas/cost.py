@@ -50,7 +50,8 @@ import pandas as pd
 from search_spaces.base import LayerSpec, SearchSpace
 
 __all__ = ["IMCChip", "HERMES_ONE_PHASE", "HERMES_FOUR_PHASE", "HERMES_MODES", "NetworkCost", "network_cost",
-           "layer_costs", "COST_COLUMNS", "aihwkit_layer_counts"]
+           "network_totals", "network_totals_encoded", "layer_costs", "COST_COLUMNS", "TOTALS",
+           "aihwkit_layer_counts"]
 
 HERMES_SOURCE = ("Le Gallo et al., Nature Electronics 6, 680-693 (2023), IBM HERMES: 64 cores of 256x256 PCM, "
                  "14 nm; 8-bit MVMs")
@@ -171,6 +172,36 @@ HERMES_MODES: dict[str, IMCChip] = {"one-phase": HERMES_ONE_PHASE, "four-phase":
 #: columns of :func:`layer_costs`
 COST_COLUMNS = ("name", "kind", "rows", "cols", "row_tiles", "col_tiles", "tiles", "mvms", "tile_mvms",
                 "adc_conversions", "digital_ops", "energy_j", "latency_s")
+#: per-network totals (:class:`NetworkCost`'s numbers, :func:`network_totals`' keys)
+TOTALS = ("tiles", "mvms", "tile_mvms", "adc_conversions", "digital_ops", "energy_j", "analog_energy_j",
+          "adc_energy_j", "digital_energy_j", "latency_s", "pipeline_interval_s", "chips")
+
+
+def _check_chip(chip: Any) -> None:
+    if not isinstance(chip, IMCChip):
+        raise TypeError(f"chip must be an IMCChip, got {type(chip).__name__}")
+
+
+def _step_costs(rows: np.ndarray, cols: np.ndarray, mvms: np.ndarray, digital_ops: np.ndarray,
+                chip: IMCChip) -> dict[str, np.ndarray]:
+    """The cost columns of weight matrices ``rows`` x ``cols`` (0 x 0 for a digital step)
+    each pushing ``mvms`` vectors per inference; any array shapes that broadcast."""
+    row_tiles, col_tiles = -(-rows // chip.core_rows), -(-cols // chip.core_cols)
+    tiles = row_tiles * col_tiles
+    adc = mvms * row_tiles * cols
+    # the partial sums of row tiles that share columns are added digitally
+    digital = digital_ops + mvms * np.maximum(row_tiles - 1, 0) * cols
+    return {"row_tiles": row_tiles, "col_tiles": col_tiles, "tiles": tiles, "mvms": mvms, "tile_mvms": mvms * tiles,
+            "adc_conversions": adc, "digital_ops": digital,
+            "analog_energy_j": mvms * tiles * chip.array_energy_j, "adc_energy_j": adc * chip.adc_energy_j,
+            "digital_energy_j": digital * chip.digital_energy_per_op_j, "latency_s": mvms * chip.mvm_latency_s}
+
+
+def _layer_arrays(layers: list[LayerSpec], chip: IMCChip) -> dict[str, np.ndarray]:
+    _check_chip(chip)
+    table = np.array([(s.rows, s.cols, s.positions if s.is_analog else 0, s.digital_ops) for s in layers],
+                     dtype=np.int64).reshape(-1, 4)
+    return _step_costs(table[:, 0], table[:, 1], table[:, 2], table[:, 3], chip)
 
 
 def layer_costs(layers: list[LayerSpec], chip: IMCChip = HERMES_ONE_PHASE) -> pd.DataFrame:
@@ -187,23 +218,22 @@ def layer_costs(layers: list[LayerSpec], chip: IMCChip = HERMES_ONE_PHASE) -> pd
         >>> df.loc[0, ["row_tiles", "col_tiles", "adc_conversions", "digital_ops"]].tolist()
         [2, 1, 20, 20]
     """
-    if not isinstance(chip, IMCChip):
-        raise TypeError(f"chip must be an IMCChip, got {type(chip).__name__}")
-    rows = np.array([s.rows for s in layers], dtype=np.int64)
-    cols = np.array([s.cols for s in layers], dtype=np.int64)
-    mvms = np.array([s.positions if s.is_analog else 0 for s in layers], dtype=np.int64)
-    row_tiles = -(-rows // chip.core_rows)
-    col_tiles = -(-cols // chip.core_cols)
-    tiles = row_tiles * col_tiles
-    adc = mvms * row_tiles * cols
-    # partial sums of the row tiles sharing a column are added digitally
-    digital = np.array([s.digital_ops for s in layers], dtype=np.int64) + mvms * np.maximum(row_tiles - 1, 0) * cols
-    energy = mvms * tiles * chip.array_energy_j + adc * chip.adc_energy_j + digital * chip.digital_energy_per_op_j
-    return pd.DataFrame({
-        "name": [s.name for s in layers], "kind": [s.kind for s in layers], "rows": rows, "cols": cols,
-        "row_tiles": row_tiles, "col_tiles": col_tiles, "tiles": tiles, "mvms": mvms, "tile_mvms": mvms * tiles,
-        "adc_conversions": adc, "digital_ops": digital, "energy_j": energy, "latency_s": mvms * chip.mvm_latency_s,
-    }, columns=list(COST_COLUMNS))
+    c = _layer_arrays(layers, chip)
+    c["energy_j"] = c["analog_energy_j"] + c["adc_energy_j"] + c["digital_energy_j"]
+    c.update(name=[s.name for s in layers], kind=[s.kind for s in layers],
+             rows=np.array([s.rows for s in layers], dtype=np.int64), cols=np.array([s.cols for s in layers],
+                                                                                 dtype=np.int64))
+    return pd.DataFrame({k: c[k] for k in COST_COLUMNS}, columns=list(COST_COLUMNS))
+
+
+def _totals(steps: dict[str, np.ndarray], chip: IMCChip, axis: int | tuple[int, ...] = -1) -> dict[str, np.ndarray]:
+    """Per-network totals of step columns laid out along ``axis``."""
+    out = {k: steps[k].sum(axis) for k in ("tiles", "mvms", "tile_mvms", "adc_conversions", "digital_ops",
+                                           "analog_energy_j", "adc_energy_j", "digital_energy_j", "latency_s")}
+    out["energy_j"] = out["analog_energy_j"] + out["adc_energy_j"] + out["digital_energy_j"]
+    out["pipeline_interval_s"] = steps["latency_s"].max(axis)
+    out["chips"] = np.maximum(1, -(-out["tiles"] // chip.cores))
+    return {k: out[k] for k in TOTALS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,11 +275,24 @@ class NetworkCost:
         return self.tiles <= chips * self.chip.cores
 
     def summary(self) -> dict[str, Any]:
-        """The totals as a plain JSON-able dict (for result.json and tables)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("chip", "layers")}
-        out = {k: (float(v) if isinstance(v, float) else int(v)) for k, v in out.items()}
-        out["chip"] = self.chip.name
-        return out
+        """The totals and the chip's name as a plain JSON-able dict (for result.json and tables)."""
+        return {**{k: getattr(self, k) for k in TOTALS}, "chip": self.chip.name}
+
+
+def _plain(totals: dict[str, np.ndarray]) -> dict[str, int | float]:
+    return {k: (int(v) if np.issubdtype(np.asarray(v).dtype, np.integer) else float(v)) for k, v in totals.items()}
+
+
+def network_totals(space: SearchSpace, arch: Any, chip: IMCChip = HERMES_ONE_PHASE,
+                   input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10) -> dict[str, int | float]:
+    """:class:`NetworkCost`'s totals (``TOTALS``) without the per-layer table: faster, for the search.
+
+    Example:
+        >>> from search_spaces import ResNetLikeSpace, resnet20
+        >>> network_totals(ResNetLikeSpace(), resnet20())["tiles"]
+        38
+    """
+    return _plain(_totals(_layer_arrays(space.layers(arch, tuple(input_shape), num_classes), chip), chip))
 
 
 def network_cost(space: SearchSpace, arch: Any, chip: IMCChip = HERMES_ONE_PHASE,
@@ -262,18 +305,73 @@ def network_cost(space: SearchSpace, arch: Any, chip: IMCChip = HERMES_ONE_PHASE
         >>> c.latency_s > network_cost(ResNetLikeSpace(), resnet20()).latency_s
         True
     """
-    df = layer_costs(space.layers(arch, tuple(input_shape), num_classes), chip)
-    adc = float((df["adc_conversions"] * chip.adc_energy_j).sum())
-    digital = float((df["digital_ops"] * chip.digital_energy_per_op_j).sum())
-    analog = float((df["tile_mvms"] * chip.array_energy_j).sum())
-    tiles = int(df["tiles"].sum())
-    return NetworkCost(
-        chip=chip, layers=df, tiles=tiles, mvms=int(df["mvms"].sum()), tile_mvms=int(df["tile_mvms"].sum()),
-        adc_conversions=int(df["adc_conversions"].sum()), digital_ops=int(df["digital_ops"].sum()),
-        energy_j=float(df["energy_j"].sum()), analog_energy_j=analog, adc_energy_j=adc, digital_energy_j=digital,
-        latency_s=float(df["latency_s"].sum()), pipeline_interval_s=float(df["latency_s"].max()),
-        chips=max(1, math.ceil(tiles / chip.cores)),
-    )
+    layers = space.layers(arch, tuple(input_shape), num_classes)
+    totals = _plain(_totals(_layer_arrays(layers, chip), chip))
+    return NetworkCost(chip=chip, layers=layer_costs(layers, chip), **totals)
+
+
+def network_totals_encoded(enc: np.ndarray, chip: IMCChip = HERMES_ONE_PHASE,
+                           input_shape: tuple[int, int, int] = (3, 32, 32),
+                           num_classes: int = 10) -> dict[str, np.ndarray]:
+    """:func:`network_totals` of every row of ResNet-like encodings (``ResNetLikeSpace.encode_many``),
+    vectorised: arrays of ``TOTALS``, equal to the object path's (tests compare them).
+
+    Main block i works on ``pixels[i]`` output positions (the stem's, then halved per main
+    block after the first); a strided bottleneck's first 1x1 conv on its input's.
+
+    Example:
+        >>> from search_spaces import ResNetLikeSpace, resnet20
+        >>> network_totals_encoded(ResNetLikeSpace().encode_many([resnet20()]))["tiles"].tolist()
+        [38]
+    """
+    from search_spaces import resnet_arrays
+    from search_spaces.base import conv_output_size
+
+    _check_chip(chip)
+    e = resnet_arrays.as_encodings(enc).astype(np.int64)
+    st = resnet_arrays.layer_stats(e, tuple(input_shape), num_classes, chip.core_rows)
+    slots = resnet_arrays.MAX_MAIN_BLOCKS
+    n = len(e)
+    # output pixels of each main block (odd kernels with padding k // 2 keep the stem's size)
+    h, w, pixels = input_shape[1], input_shape[2], []
+    for i in range(slots):
+        if i:
+            h, w = conv_output_size(h, 3, 2), conv_output_size(w, 3, 2)
+        pixels.append(h * w)
+    pix = np.array(pixels, dtype=np.int64)
+    before = np.concatenate([pix[:1], pix[:-1]])  # the input pixels of each main block
+    positions = np.broadcast_to(pix[None, :, None], (n, slots, 7)).copy()
+    early = st["bottleneck"] & (np.arange(slots) > 0)
+    positions[..., 0] = np.where(early, before[None, :], pix[None, :])
+    count, rows, cols = st["count"], st["rows"], st["cols"]
+    mvms = count * positions * (rows > 0)
+    # BN on every conv; a ReLU after every conv but the branch's last (and none on the shortcut)
+    last = np.where(st["bottleneck"][..., None], [False, False, True, True, False, False, True],
+                    [False, True, True, True, False, True, True])
+    digital = mvms * cols * np.where(last, 2, 3)
+    steps = _step_costs(rows, cols, mvms, digital, chip)
+    # _step_costs counts one matrix per entry: scale the per-matrix tiles and MVMs by the count
+    steps["tiles"] = steps["tiles"] * count
+    blocks = _totals(steps, chip, axis=(1, 2))
+    # the branch-and-shortcut sums and their ReLUs, one per residual block
+    terms = st["branches"] + st["residual"]
+    sums = (st["residual_blocks"] * terms * st["c_out"] * pix[None, :] * st["active"]).sum(1)
+    stem_rows, stem_cols = input_shape[0] * e[:, 1] ** 2, e[:, 0]
+    c_final = st["c_final"]
+    ends = _step_costs(np.stack([stem_rows, c_final], 1), np.stack([stem_cols, np.full(n, num_classes)], 1),
+                       np.stack([np.full(n, pix[0]), np.ones(n, np.int64)], 1),
+                       np.stack([3 * stem_cols * pix[0], np.full(n, num_classes)], 1), chip)
+    ends = _totals(ends, chip, axis=1)
+    extra = (sums + c_final * pix[np.maximum(e[:, 2] - 1, 0)])  # + global pooling of the last map
+    out = {k: blocks[k] + ends[k] for k in TOTALS if k not in ("pipeline_interval_s", "chips")}
+    out["digital_ops"] = out["digital_ops"] + extra
+    out["digital_energy_j"] = out["digital_energy_j"] + extra * chip.digital_energy_per_op_j
+    out["energy_j"] = out["analog_energy_j"] + out["adc_energy_j"] + out["digital_energy_j"]
+    # the slowest single layer: one matrix's vectors (not the count of its copies)
+    slowest = (positions * ((count > 0) & (rows > 0))).max((1, 2)) * chip.mvm_latency_s
+    out["pipeline_interval_s"] = np.maximum(slowest, ends["pipeline_interval_s"])
+    out["chips"] = np.maximum(1, -(-out["tiles"] // chip.cores))
+    return {k: out[k] for k in TOTALS}
 
 
 def aihwkit_layer_counts(space: SearchSpace, arch: Any, chip: IMCChip = HERMES_ONE_PHASE,

@@ -174,3 +174,17 @@ def test_summary_is_json_able():
     s = network_cost(NB201Space(), NB201Arch((2, 2, 2, 2, 2, 2)), HERMES_FOUR_PHASE).summary()
     assert json.loads(json.dumps(s))["chip"] == "HERMES four-phase"
     assert isinstance(s["tiles"], int) and np.isfinite(s["energy_j"])
+
+
+@pytest.mark.parametrize("chip, shape", [(HERMES_ONE_PHASE, (3, 32, 32)), (IMCChip(core_rows=64, core_cols=32), (1, 9, 7)),
+                                         (HERMES_FOUR_PHASE.replace(adc_bits=5), (1, 28, 28))])
+def test_vectorised_resnet_totals_equal_the_object_path(chip, shape):
+    from analognas.cost import TOTALS, network_totals, network_totals_encoded
+    space = ResNetLikeSpace()
+    archs = [resnet20()] + space.sample_many(60, 0) + space.sample_many(60, 1, max_params=300_000)
+    fast = network_totals_encoded(space.encode_many(archs), chip, shape, 7)
+    slow = [network_totals(space, a, chip, shape, 7) for a in archs]
+    for key in TOTALS:
+        assert np.allclose(fast[key], [s[key] for s in slow], rtol=1e-12), key
+    assert fast["tiles"].tolist() == space.counts_encoded(space.encode_many(archs), chip.core_rows, shape, 7)[1].tolist() \
+        or chip.core_rows != chip.core_cols
