@@ -50,7 +50,7 @@ import pandas as pd
 from search_spaces.base import LayerSpec, SearchSpace
 
 __all__ = ["IMCChip", "HERMES_ONE_PHASE", "HERMES_FOUR_PHASE", "HERMES_MODES", "NetworkCost", "network_cost",
-           "network_totals", "network_totals_encoded", "layer_costs", "COST_COLUMNS", "TOTALS",
+           "network_totals", "network_totals_encoded", "totals_encoded", "layer_costs", "COST_COLUMNS", "TOTALS",
            "aihwkit_layer_counts"]
 
 HERMES_SOURCE = ("Le Gallo et al., Nature Electronics 6, 680-693 (2023), IBM HERMES: 64 cores of 256x256 PCM, "
@@ -372,6 +372,25 @@ def network_totals_encoded(enc: np.ndarray, chip: IMCChip = HERMES_ONE_PHASE,
     out["pipeline_interval_s"] = np.maximum(slowest, ends["pipeline_interval_s"])
     out["chips"] = np.maximum(1, -(-out["tiles"] // chip.cores))
     return {k: out[k] for k in TOTALS}
+
+
+def totals_encoded(space: SearchSpace, enc: np.ndarray, chip: IMCChip = HERMES_ONE_PHASE,
+                   input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10) -> dict[str, np.ndarray]:
+    """:data:`TOTALS` of encoding rows of ``space``: vectorised for the ResNet-like space,
+    through the decoded architectures for any other.
+
+    Example:
+        >>> from search_spaces import ResNetLikeSpace, resnet20
+        >>> space = ResNetLikeSpace()
+        >>> totals_encoded(space, space.encode_many([resnet20()]))["chips"].tolist()
+        [1]
+    """
+    from search_spaces import ResNetLikeSpace
+
+    if isinstance(space, ResNetLikeSpace):
+        return network_totals_encoded(enc, chip, input_shape, num_classes)
+    rows = [network_totals(space, a, chip, input_shape, num_classes) for a in space.decode_many(enc)]
+    return {k: np.array([r[k] for r in rows]) for k in TOTALS}
 
 
 def aihwkit_layer_counts(space: SearchSpace, arch: Any, chip: IMCChip = HERMES_ONE_PHASE,

@@ -5,7 +5,9 @@ acc_1d / acc_1d_std, see :class:`Objective`) subject to
 
 - parameter count ``< max_params``   (exact, from the search space),
 - crossbar tiles ``< max_tiles``     (exact, from the search space),
-- predicted AVM ``< max_avm``        (from the surrogate).
+- predicted AVM ``< max_avm``        (from the surrogate),
+- energy and latency per inference ``< max_energy_j``, ``< max_latency_s`` and chips needed
+  ``< max_chips`` on ``chip``        (exact, from :mod:`analognas.cost`).
 
 The search *strategy* (:class:`EvolutionarySearch`, and the baselines in
 ``analognas.baselines``) is separate from the search *state* (:class:`Archive`: every scored
@@ -37,6 +39,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from analognas.cost import HERMES_ONE_PHASE, IMCChip, network_totals, totals_encoded
 from search_spaces.base import SearchSpace, Seed, as_rng, pick
 
 PREDICTED = ("acc_1d", "acc_1d_std", "avm")
@@ -55,6 +58,11 @@ class Constraints:
     ``tile_size`` x ``tile_size`` cells, for inputs of ``input_shape`` and ``num_classes``
     outputs); ``max_avm`` is checked against the surrogate's predicted AVM.
 
+    ``max_energy_j`` (joules per inference), ``max_latency_s`` (seconds per inference, layers
+    one after the other) and ``max_chips`` (chips needed to hold every weight) are checked
+    exactly with the IMC cost model (:func:`analognas.cost.network_cost`) on ``chip`` (default
+    HERMES in one-phase mode; its own core size, not ``tile_size``).
+
     Example:
         >>> c = Constraints(max_params=500_000, max_avm=1.0)
         >>> c.violation(np.array([400_000]), np.array([3]), np.array([1.5])).round(2)
@@ -67,6 +75,10 @@ class Constraints:
     tile_size: int = 512
     input_shape: tuple[int, int, int] = (3, 32, 32)
     num_classes: int = 10
+    max_energy_j: float | None = None
+    max_latency_s: float | None = None
+    max_chips: int | None = None
+    chip: IMCChip = HERMES_ONE_PHASE
 
     def __post_init__(self) -> None:
         for name in ("max_params", "max_tiles"):
@@ -90,11 +102,37 @@ class Constraints:
         if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, (int, np.integer)) \
                 or self.num_classes < 1:
             raise ValueError(f"num_classes={self.num_classes!r} must be a positive integer")
+        for name in ("max_energy_j", "max_latency_s"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.number))
+                                  or not math.isfinite(v) or v <= 0):
+                raise ValueError(f"{name}={v!r} is not allowed; allowed: None or a positive number")
+        if self.max_chips is not None and (isinstance(self.max_chips, bool)
+                                           or not isinstance(self.max_chips, (int, np.integer)) or self.max_chips < 1):
+            raise ValueError(f"max_chips={self.max_chips!r} is not allowed; allowed: None or a positive integer")
+        if not isinstance(self.chip, IMCChip):
+            raise ValueError(f"chip={self.chip!r} is not allowed; allowed: an analognas.cost.IMCChip")
 
     @property
     def has_exact(self) -> bool:
-        """True when a limit is checked exactly with the space (parameters or tiles)."""
-        return self.max_params is not None or self.max_tiles is not None
+        """True when a limit is checked exactly from the architecture (parameters, tiles, costs)."""
+        return self.max_params is not None or self.max_tiles is not None or self.has_cost
+
+    @property
+    def has_cost(self) -> bool:
+        """True when energy, latency or chips are limited (counted with the IMC cost model)."""
+        return self.max_energy_j is not None or self.max_latency_s is not None or self.max_chips is not None
+
+    def cost_violation(self, totals: dict[str, np.ndarray]) -> np.ndarray:
+        """The part of ``violation`` due to the cost limits, from the cost model's totals
+        (``energy_j``, ``latency_s``, ``chips`` arrays): excess as a fraction of each limit."""
+        total = np.zeros(np.shape(totals["energy_j"]))
+        for key, limit in (("energy_j", self.max_energy_j), ("latency_s", self.max_latency_s),
+                           ("chips", self.max_chips)):
+            if limit is not None:
+                value = np.asarray(totals[key], dtype=float)
+                total += np.where(value >= limit, (value - limit) / limit + _AT_LIMIT, 0.0)
+        return total
 
     def violation(self, params: np.ndarray, tiles: np.ndarray, avm: np.ndarray | None = None) -> np.ndarray:
         """How far each architecture is from feasible; 0 exactly when it is feasible
@@ -410,10 +448,18 @@ class Archive:
         return int(self.space.num_tiles(arch, k.tile_size, k.input_shape, k.num_classes))
 
     def exact_violation(self, arch: Any) -> float:
-        """Violation of the exact limits alone (0 when parameters and tiles fit)."""
+        """Violation of the exact limits alone (0 when parameters, tiles and costs fit)."""
         if not self.constraints.has_exact:
             return 0.0
-        return self.constraints.exact_violation(*self.counts(arch))
+        return self.constraints.exact_violation(*self.counts(arch)) + float(self.cost_violation([arch])[0])
+
+    def cost_violation(self, archs: Sequence[Any]) -> np.ndarray:
+        """Violation of the cost limits (energy, latency, chips) of each architecture."""
+        k = self.constraints
+        if not k.has_cost:
+            return np.zeros(len(archs))
+        totals = [network_totals(self.space, a, k.chip, k.input_shape, k.num_classes) for a in archs]
+        return k.cost_violation({key: np.array([t[key] for t in totals]) for key in ("energy_j", "latency_s", "chips")})
 
     def score(self, archs: Sequence[Any], generation: int, deadline: float = math.inf) -> np.ndarray:
         """Score the new architectures of ``archs`` in batches; return their archive indices.
@@ -441,11 +487,12 @@ class Archive:
     def _score_batch(self, items: list[Any], rows: list[int], keys: list[Any], generation: int) -> None:
         batch = [items[i] for i in rows]
         counts = np.array([self.counts(a) for a in batch], dtype=float).reshape(-1, 2)
-        self._record(self.surrogate.predict(batch), counts[:, 0], counts[:, 1], generation, keys)
+        self._record(self.surrogate.predict(batch), counts[:, 0], counts[:, 1], generation, keys,
+                     self.cost_violation(batch))
         self._archs.extend(batch)
 
     def _record(self, pred: pd.DataFrame, params: np.ndarray, tiles: np.ndarray, generation: int,
-                keys: list[Any]) -> None:
+                keys: list[Any], cost_violation: np.ndarray | float = 0.0) -> None:
         """Append one scored batch: its predictions, exact counts and memory keys."""
         missing = [c for c in PREDICTED if c not in pred.columns]
         if missing:
@@ -456,7 +503,7 @@ class Archive:
         cols["params"], cols["tiles"] = np.asarray(params, dtype=float), np.asarray(tiles, dtype=float)
         self.objective.calibrate(cols)
         cols["objective"] = self.objective(cols)
-        cols["violation"] = self.constraints.violation(cols["params"], cols["tiles"], cols["avm"])
+        cols["violation"] = self.constraints.violation(cols["params"], cols["tiles"], cols["avm"]) + cost_violation
         for name, g in self._cols.items():
             g.extend(cols[name])
         self._generation.extend(np.full(len(keys), generation))
@@ -583,7 +630,14 @@ class EncodedArchive(Archive):
         """Violation of the exact limits alone, per encoding row."""
         if not self.constraints.has_exact:
             return np.zeros(len(enc))
-        return self.constraints.violation(*self._exact_counts(enc))
+        return self.constraints.violation(*self._exact_counts(enc)) + self.cost_violation_encoded(enc)
+
+    def cost_violation_encoded(self, enc: np.ndarray) -> np.ndarray:
+        """Violation of the cost limits (energy, latency, chips), per encoding row."""
+        k = self.constraints
+        if not k.has_cost:
+            return np.zeros(len(enc))
+        return k.cost_violation(totals_encoded(self.space, enc, k.chip, k.input_shape, k.num_classes))
 
     def score(self, archs: Sequence[Any], generation: int, deadline: float = math.inf) -> np.ndarray:
         archs = list(archs)
@@ -600,7 +654,8 @@ class EncodedArchive(Archive):
         predict = getattr(self.surrogate, "predict_encoded", None)
         pred = predict(batch) if predict is not None else self.surrogate.predict(self.space.decode_many(batch))
         params, tiles = self._exact_counts(batch)
-        self._record(pred, params, tiles if self.count_tiles else np.full(len(batch), math.nan), generation, keys)
+        self._record(pred, params, tiles if self.count_tiles else np.full(len(batch), math.nan), generation, keys,
+                     self.cost_violation_encoded(batch))
         self._encoded.extend(batch)
 
 
