@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from analognas.cost import HERMES_MODES, HERMES_ONE_PHASE, IMCChip, aihwkit_layer_counts, network_cost
 from search_spaces.base import SearchSpace
 
-__all__ = ["cost_table", "check_against_aihwkit"]
+__all__ = ["cost_table", "check_against_aihwkit", "markdown_table"]
 
 
 def cost_table(networks: Mapping[str, tuple[SearchSpace, Any]], chips: Mapping[str, IMCChip] = HERMES_MODES,
@@ -65,3 +65,24 @@ def check_against_aihwkit(space: SearchSpace, n: int, max_params: int | None = N
     return {"space": space.name, "networks": len(archs), "layers": layers, "split_layers": split,
             "mismatches": mismatches, "max_params": max_params, "seed": seed, "core": chip.core_rows,
             "input_shape": list(input_shape)}
+
+
+def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
+    """``df`` as a Markdown table; floats to ``digits`` significant digits, integers with commas.
+
+    Example:
+        >>> print(markdown_table(pd.DataFrame({"a": [1234], "b": [0.012345]})))
+        | a | b |
+        | --- | --- |
+        | 1,234 | 0.0123 |
+    """
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.{digits}g}"
+        if isinstance(v, int) or hasattr(v, "dtype") and v.dtype.kind in "iu":
+            return f"{int(v):,}"
+        return str(v)
+
+    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "| " + " | ".join("---" for _ in df.columns) + " |"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)

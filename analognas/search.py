@@ -59,7 +59,8 @@ class Constraints:
     outputs); ``max_avm`` is checked against the surrogate's predicted AVM.
 
     ``max_energy_j`` (joules per inference), ``max_latency_s`` (seconds per inference, layers
-    one after the other) and ``max_chips`` (chips needed to hold every weight) are checked
+    one after the other) and ``max_chips`` (chips needed to hold every weight; the one limit
+    that may be met: at most ``max_chips``) are checked
     exactly with the IMC cost model (:func:`analognas.cost.network_cost`) on ``chip`` (default
     HERMES in one-phase mode; its own core size, not ``tile_size``).
 
@@ -127,8 +128,9 @@ class Constraints:
         """The part of ``violation`` due to the cost limits, from the cost model's totals
         (``energy_j``, ``latency_s``, ``chips`` arrays): excess as a fraction of each limit."""
         total = np.zeros(np.shape(totals["energy_j"]))
-        for key, limit in (("energy_j", self.max_energy_j), ("latency_s", self.max_latency_s),
-                           ("chips", self.max_chips)):
+        # chips are whole: "fits on max_chips chips" allows max_chips itself
+        chips = None if self.max_chips is None else self.max_chips + 1
+        for key, limit in (("energy_j", self.max_energy_j), ("latency_s", self.max_latency_s), ("chips", chips)):
             if limit is not None:
                 value = np.asarray(totals[key], dtype=float)
                 total += np.where(value >= limit, (value - limit) / limit + _AT_LIMIT, 0.0)

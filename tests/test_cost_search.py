@@ -25,7 +25,7 @@ def test_cost_limits_reject_bad_values_naming_the_field(kwargs, message):
 
 
 def test_cost_violation_is_zero_exactly_below_every_limit():
-    c = Constraints(max_energy_j=1e-5, max_latency_s=1e-3, max_chips=2)
+    c = Constraints(max_energy_j=1e-5, max_latency_s=1e-3, max_chips=1)
     totals = {"energy_j": np.array([9e-6, 1e-5, 9e-6, 9e-6, 3e-5]), "latency_s": np.array([5e-4, 5e-4, 2e-3, 5e-4, 5e-4]),
               "chips": np.array([1, 1, 1, 2, 1])}
     v = c.cost_violation(totals)
