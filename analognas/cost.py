@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,7 +50,7 @@ import pandas as pd
 from search_spaces.base import LayerSpec, SearchSpace
 
 __all__ = ["IMCChip", "HERMES_ONE_PHASE", "HERMES_FOUR_PHASE", "HERMES_MODES", "NetworkCost", "network_cost",
-           "network_totals", "network_totals_encoded", "totals_encoded", "layer_costs", "COST_COLUMNS", "TOTALS",
+           "network_totals", "network_totals_encoded", "totals_encoded", "totals_many", "layer_costs", "COST_COLUMNS", "TOTALS",
            "aihwkit_layer_counts"]
 
 HERMES_SOURCE = ("Le Gallo et al., Nature Electronics 6, 680-693 (2023), IBM HERMES: 64 cores of 256x256 PCM, "
@@ -389,8 +389,25 @@ def totals_encoded(space: SearchSpace, enc: np.ndarray, chip: IMCChip = HERMES_O
 
     if isinstance(space, ResNetLikeSpace):
         return network_totals_encoded(enc, chip, input_shape, num_classes)
-    rows = [network_totals(space, a, chip, input_shape, num_classes) for a in space.decode_many(enc)]
-    return {k: np.array([r[k] for r in rows]) for k in TOTALS}
+    return totals_many(space, space.decode_many(enc), chip, input_shape, num_classes)
+
+
+def totals_many(space: SearchSpace, archs: Sequence[Any], chip: IMCChip = HERMES_ONE_PHASE,
+                input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10) -> dict[str, np.ndarray]:
+    """:data:`TOTALS` of many architectures as arrays (vectorised for the ResNet-like space).
+
+    Example:
+        >>> from search_spaces import NB201Space, NB201Arch
+        >>> totals_many(NB201Space(), [NB201Arch((1,) * 6)] * 2)["tiles"].tolist()
+        [12, 12]
+    """
+    from search_spaces import ResNetLikeSpace
+
+    if isinstance(space, ResNetLikeSpace):
+        return network_totals_encoded(space.encode_many(list(archs)), chip, input_shape, num_classes)
+    rows = [network_totals(space, a, chip, input_shape, num_classes) for a in archs]
+    return {k: np.array([r[k] for r in rows], dtype=np.int64 if k in ("tiles", "mvms", "tile_mvms",
+                         "adc_conversions", "digital_ops", "chips") else float) for k in TOTALS}
 
 
 def aihwkit_layer_counts(space: SearchSpace, arch: Any, chip: IMCChip = HERMES_ONE_PHASE,

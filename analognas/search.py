@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from analognas.cost import HERMES_ONE_PHASE, IMCChip, network_totals, totals_encoded
+from analognas.cost import HERMES_ONE_PHASE, IMCChip, totals_encoded, totals_many
 from search_spaces.base import SearchSpace, Seed, as_rng, pick
 
 PREDICTED = ("acc_1d", "acc_1d_std", "avm")
@@ -321,8 +321,9 @@ def _dominated_by(front: np.ndarray, points: np.ndarray) -> np.ndarray:
     return (f <= p).all(axis=2) & (f < p).any(axis=2)
 
 
-def pareto_front(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows of ``df`` not dominated on acc_1d (max), avm (min), params (min).
+def pareto_front(df: pd.DataFrame, minimise: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows of ``df`` not dominated on acc_1d (max), avm (min), params (min) and the columns
+    ``minimise`` (e.g. ``("energy_j",)``).
 
     Example:
         >>> df = pd.DataFrame({"acc_1d": [1, 2, 2], "avm": [0.5, 1.0, 2.0], "params": [10, 10, 10]})
@@ -333,8 +334,8 @@ def pareto_front(df: pd.DataFrame) -> pd.DataFrame:
         return df.copy()
     # Minimise all three; sorted so that a dominator always comes before the point it dominates.
     x = np.column_stack([-df["acc_1d"].to_numpy(dtype=float), df["avm"].to_numpy(dtype=float),
-                         df["params"].to_numpy(dtype=float)])
-    order = np.lexsort((x[:, 2], x[:, 1], x[:, 0]))
+                         df["params"].to_numpy(dtype=float)] + [df[c].to_numpy(dtype=float) for c in minimise])
+    order = np.lexsort(x.T[::-1])
     x = x[order]
     # Chunks of points are checked at once against the front so far and against the earlier
     # points of their own chunk. Points dropped from earlier chunks need no check: whatever
@@ -460,8 +461,7 @@ class Archive:
         k = self.constraints
         if not k.has_cost:
             return np.zeros(len(archs))
-        totals = [network_totals(self.space, a, k.chip, k.input_shape, k.num_classes) for a in archs]
-        return k.cost_violation({key: np.array([t[key] for t in totals]) for key in ("energy_j", "latency_s", "chips")})
+        return k.cost_violation(totals_many(self.space, archs, k.chip, k.input_shape, k.num_classes))
 
     def score(self, archs: Sequence[Any], generation: int, deadline: float = math.inf) -> np.ndarray:
         """Score the new architectures of ``archs`` in batches; return their archive indices.
@@ -548,8 +548,16 @@ class Archive:
         return pd.DataFrame({c: pd.Series(dtype=object if c == "arch" else float) for c in cols})
 
     def front(self, history: pd.DataFrame) -> pd.DataFrame:
-        """The Pareto front of the feasible rows of ``history``, with exact tiles."""
-        front = pareto_front(history[history["feasible"]]).copy()
+        """The Pareto front of the feasible rows of ``history``, with exact tiles. With cost
+        limits, energy per inference is a fourth objective and the front has the columns
+        energy_j, latency_s and chips (on the constraints' chip)."""
+        feasible = history[history["feasible"]]
+        if self.constraints.has_cost:
+            k = self.constraints
+            totals = totals_many(self.space, list(feasible["arch"]), k.chip, k.input_shape, k.num_classes)
+            feasible = feasible.assign(energy_j=totals["energy_j"], latency_s=totals["latency_s"],
+                                       chips=totals["chips"])
+        front = pareto_front(feasible, ("energy_j",) if self.constraints.has_cost else ()).copy()
         if not self.count_tiles:  # the front is small: count its tiles now
             front["tiles"] = pd.array([self.tiles(a) for a in front["arch"]], dtype="Int64")
         return front.reset_index(drop=True)

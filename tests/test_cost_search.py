@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from _search_toys import NB201Toy, ResNetToy
 
@@ -83,3 +84,21 @@ def test_the_active_learning_loop_refuses_cost_limits_it_does_not_check():
 
     with pytest.raises(ValueError, match="max_energy_j, max_latency_s and max_chips are not supported by the surrogate-assisted loop"):
         SurrogateAssistedSearch(NB201Space(), oracle=lambda archs: None, constraints=Constraints(max_chips=1))
+
+
+def test_with_cost_limits_energy_is_a_fourth_objective_of_the_pareto_front():
+    from analognas.search import pareto_front
+
+    space = NB201Space()
+    c = Constraints(max_avm=3.0, max_energy_j=2e-4)
+    result = EvolutionarySearch(space, NB201Toy(), c, population_size=20, iterations=5, seed=0,
+                                progress=False).run()
+    front = result.pareto_front
+    energy = [network_cost(space, a).energy_j for a in front["arch"]]
+    assert np.allclose(front["energy_j"], energy) and (front["energy_j"] < 2e-4).all()
+    assert {"latency_s", "chips"} <= set(front.columns)
+    # a front on three objectives drops rows that only energy keeps
+    feasible = result.history[result.history["feasible"]]
+    assert len(front) >= len(pareto_front(feasible))
+    df = pd.DataFrame({"acc_1d": [1, 2, 2], "avm": [0.5, 1.0, 2.0], "params": [10, 10, 10], "energy_j": [1, 5, 0]})
+    assert pareto_front(df).index.tolist() == [1, 0] and pareto_front(df, ("energy_j",)).index.tolist() == [1, 2, 0]
