@@ -433,7 +433,7 @@ def cmd_bench_cost(args: argparse.Namespace) -> int:
     networks: dict[str, Any] = {name: (ResNetLikeSpace(), REFERENCE_NETWORKS[name]) for name in ("resnet20", "resnet32")}
     for path in args.arch or []:
         space = get_space(args.space)
-        networks[Path(path).stem] = (space, _read_arch(space, path))
+        networks[path] = (space, _read_arch(space, path))
     table = cost_table(networks, input_shape=args.input_shape, num_classes=args.num_classes)
     print(markdown_table(table))
     report: dict[str, Any] = {"table": table.to_dict(orient="records")}

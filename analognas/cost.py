@@ -16,8 +16,9 @@ What the model assumes (each one a field or stated here):
 
 - Energy per core MVM is HERMES's full-array figure, ``2 * rows * cols / (TOPS/W)``, split into
   an array-and-periphery part paid by every core MVM and an ADC part paid per *used* column
-  conversion (``adc_energy_share``, an ASSUMPTION: HERMES publishes no such split). A core
-  whose matrix fills only a corner still pays the whole array part: a conservative bound.
+  conversion (``adc_energy_share``, an ASSUMPTION: HERMES publishes no such split). By default
+  a core whose matrix fills only a corner still pays the whole array part (a pessimistic
+  bound); ``array_energy_by_use=True`` pays it in proportion to the cells used (optimistic).
 - ADC energy per conversion scales as ``2**bits`` (Walden's figure of merit), from the bits at
   which TOPS/W was measured; latency does not change with ADC bits (an ASSUMPTION).
 - A layer's cores run in parallel, its input vectors one after the other: a layer takes
@@ -79,6 +80,9 @@ class IMCChip:
     - ``digital_energy_per_op_j``: ASSUMPTION, not from HERMES: joules per digital operation
       (BatchNorm, activation, addition, pooling, bias; default 1 pJ, the order of a 16-bit
       floating-point multiply in 45 nm, 1.1 pJ, Horowitz, ISSCC 2014).
+    - ``array_energy_by_use``: ASSUMPTION: False (default) charges every core MVM the whole
+      array part of the energy, however few of its cells hold weights; True charges it in
+      proportion to the cells used. The truth lies between; the two bound it.
     - ``source``: where the figures come from.
 
     Example:
@@ -97,6 +101,7 @@ class IMCChip:
     adc_bits: int = 8
     adc_energy_share: float = 0.5
     digital_energy_per_op_j: float = 1e-12
+    array_energy_by_use: bool = False
     source: str = HERMES_SOURCE + " at 63.1 TOPS and 9.76 TOPS/W in one-phase mode"
 
     def __post_init__(self) -> None:
@@ -109,6 +114,9 @@ class IMCChip:
         _check_float("adc_energy_share", self.adc_energy_share, "a number from 0 to 1", lambda v: 0 <= v <= 1)
         _check_float("digital_energy_per_op_j", self.digital_energy_per_op_j, "a number >= 0 (joules)",
                      lambda v: v >= 0)
+        if not isinstance(self.array_energy_by_use, (bool, np.bool_)):
+            raise ValueError(f"IMCChip.array_energy_by_use={self.array_energy_by_use!r} is not allowed; "
+                             "allowed: True or False")
 
     # --- derived figures (computed, never typed in) ---------------------------------------
     @property
@@ -191,9 +199,11 @@ def _step_costs(rows: np.ndarray, cols: np.ndarray, mvms: np.ndarray, digital_op
     adc = mvms * row_tiles * cols
     # the partial sums of row tiles that share columns are added digitally
     digital = digital_ops + mvms * np.maximum(row_tiles - 1, 0) * cols
+    # the cores' array energy: whole cores, or the share of their cells that hold weights
+    cores = rows * cols / (chip.core_rows * chip.core_cols) if chip.array_energy_by_use else tiles
     return {"row_tiles": row_tiles, "col_tiles": col_tiles, "tiles": tiles, "mvms": mvms, "tile_mvms": mvms * tiles,
             "adc_conversions": adc, "digital_ops": digital,
-            "analog_energy_j": mvms * tiles * chip.array_energy_j, "adc_energy_j": adc * chip.adc_energy_j,
+            "analog_energy_j": mvms * cores * chip.array_energy_j, "adc_energy_j": adc * chip.adc_energy_j,
             "digital_energy_j": digital * chip.digital_energy_per_op_j, "latency_s": mvms * chip.mvm_latency_s}
 
 

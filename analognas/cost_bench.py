@@ -24,7 +24,9 @@ __all__ = ["cost_table", "check_against_aihwkit", "markdown_table"]
 def cost_table(networks: Mapping[str, tuple[SearchSpace, Any]], chips: Mapping[str, IMCChip] = HERMES_MODES,
                input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10) -> pd.DataFrame:
     """One row per network and chip: parameters, tiles, chips, MVMs, core MVMs, ADC conversions,
-    digital operations, energy (µJ), latency layer by layer (ms) and pipeline interval (µs)."""
+    digital operations, energy (µJ) charging whole cores and charging the cells used
+    (``IMCChip.array_energy_by_use``: the two bounds), latency layer by layer (ms) and pipeline
+    interval (µs)."""
     rows = []
     for name, (space, arch) in networks.items():
         params = space.num_params(arch, input_shape, num_classes)
@@ -33,6 +35,8 @@ def cost_table(networks: Mapping[str, tuple[SearchSpace, Any]], chips: Mapping[s
             rows.append({"network": name, "mode": mode, "params": params, "tiles": c.tiles, "chips": c.chips,
                          "mvms": c.mvms, "tile_mvms": c.tile_mvms, "adc_conversions": c.adc_conversions,
                          "digital_ops": c.digital_ops, "energy_uJ": c.energy_j * 1e6,
+                         "energy_by_use_uJ": network_cost(space, arch, chip.replace(array_energy_by_use=True),
+                                                          input_shape, num_classes).energy_j * 1e6,
                          "latency_ms": c.latency_s * 1e3, "pipeline_interval_us": c.pipeline_interval_s * 1e6})
     return pd.DataFrame(rows)
 

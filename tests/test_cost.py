@@ -155,6 +155,7 @@ def test_fewer_adc_bits_save_exactly_the_adc_energy_share():
     ("digital_energy_per_op_j", -1e-12, "a number >= 0"),
     ("adc_energy_share", 1.5, "a number from 0 to 1"),
     ("adc_bits", True, "a positive integer"),
+    ("array_energy_by_use", "yes", "True or False"),
 ])
 def test_impossible_hardware_is_refused_in_one_line(field, value, allowed):
     with pytest.raises(ValueError) as e:
@@ -188,3 +189,17 @@ def test_vectorised_resnet_totals_equal_the_object_path(chip, shape):
         assert np.allclose(fast[key], [s[key] for s in slow], rtol=1e-12), key
     assert fast["tiles"].tolist() == space.counts_encoded(space.encode_many(archs), chip.core_rows, shape, 7)[1].tolist() \
         or chip.core_rows != chip.core_cols
+
+
+def test_array_energy_by_use_charges_the_cells_used_and_bounds_the_default_from_below():
+    chip = HERMES_ONE_PHASE.replace(array_energy_by_use=True)
+    fc = layer_costs([LayerSpec("fc", "linear", 300, 10, 1, 10)], chip).iloc[0]
+    assert fc.energy_j == pytest.approx(300 * 10 / 256**2 * chip.array_energy_j + 20 * chip.adc_energy_j + 20e-12)
+    space = ResNetLikeSpace()
+    archs = [resnet20()] + space.sample_many(20, 3, max_params=500_000)
+    for arch in archs:
+        low, high = network_cost(space, arch, chip), network_cost(space, arch)
+        assert low.energy_j < high.energy_j and low.latency_s == high.latency_s
+    from analognas.cost import network_totals, network_totals_encoded
+    fast = network_totals_encoded(space.encode_many(archs), chip)["energy_j"]
+    assert np.allclose(fast, [network_totals(space, a, chip)["energy_j"] for a in archs], rtol=1e-12)

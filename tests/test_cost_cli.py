@@ -41,7 +41,7 @@ def test_bench_cost_prints_the_reference_table_and_takes_more_networks(tmp_path,
     out = capsys.readouterr().out
     table = json.loads((tmp_path / "c.json").read_text())["table"]
     assert [(r["network"], r["mode"]) for r in table] == [
-        (n, m) for n in ("resnet20", "resnet32", "searched") for m in ("one-phase", "four-phase")]
+        (n, m) for n in ("resnet20", "resnet32", str(arch)) for m in ("one-phase", "four-phase")]
     r20 = network_cost(ResNetLikeSpace(), resnet20(), HERMES_ONE_PHASE)
     assert table[0]["tiles"] == r20.tiles and table[0]["energy_uJ"] == pytest.approx(r20.energy_j * 1e6)
     assert "| resnet20 | one-phase | 272,474 | 38 |" in out
