@@ -6,8 +6,8 @@ acc_1d / acc_1d_std, see :class:`Objective`) subject to
 - parameter count ``< max_params``   (exact, from the search space),
 - crossbar tiles ``< max_tiles``     (exact, from the search space),
 - predicted AVM ``< max_avm``        (from the surrogate),
-- energy and latency per inference ``< max_energy_j``, ``< max_latency_s`` and chips needed
-  ``< max_chips`` on ``chip``        (exact, from :mod:`analognas.cost`).
+- energy and latency per inference ``< max_energy_j``, ``< max_latency_s``, and chips needed
+  ``<= max_chips``, on ``chip``      (exact, from :mod:`analognas.cost`).
 
 The search *strategy* (:class:`EvolutionarySearch`, and the baselines in
 ``analognas.baselines``) is separate from the search *state* (:class:`Archive`: every scored
@@ -60,9 +60,9 @@ class Constraints:
 
     ``max_energy_j`` (joules per inference), ``max_latency_s`` (seconds per inference, layers
     one after the other) and ``max_chips`` (chips needed to hold every weight; the one limit
-    that may be met: at most ``max_chips``) are checked
-    exactly with the IMC cost model (:func:`analognas.cost.network_cost`) on ``chip`` (default
-    HERMES in one-phase mode; its own core size, not ``tile_size``).
+    that may be met: at most ``max_chips``) are checked exactly with the IMC cost model
+    (:func:`analognas.cost.network_cost`) on ``chip`` (default HERMES in one-phase mode, with
+    its own core size, not ``tile_size``).
 
     Example:
         >>> c = Constraints(max_params=500_000, max_avm=1.0)
@@ -332,7 +332,7 @@ def pareto_front(df: pd.DataFrame, minimise: Sequence[str] = ()) -> pd.DataFrame
     """
     if len(df) == 0:
         return df.copy()
-    # Minimise all three; sorted so that a dominator always comes before the point it dominates.
+    # Minimise every column; sorted so that a dominator always comes before the point it dominates.
     x = np.column_stack([-df["acc_1d"].to_numpy(dtype=float), df["avm"].to_numpy(dtype=float),
                          df["params"].to_numpy(dtype=float)] + [df[c].to_numpy(dtype=float) for c in minimise])
     order = np.lexsort(x.T[::-1])
