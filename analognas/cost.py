@@ -51,8 +51,8 @@ import pandas as pd
 from search_spaces.base import LayerSpec, SearchSpace
 
 __all__ = ["IMCChip", "HERMES_ONE_PHASE", "HERMES_FOUR_PHASE", "HERMES_MODES", "NetworkCost", "network_cost",
-           "network_totals", "network_totals_encoded", "totals_encoded", "totals_many", "layer_costs", "COST_COLUMNS", "TOTALS",
-           "aihwkit_layer_counts"]
+           "network_totals", "network_totals_encoded", "totals_encoded", "totals_many", "layer_costs",
+           "COST_COLUMNS", "TOTALS", "aihwkit_layer_counts"]
 
 HERMES_SOURCE = ("Le Gallo et al., Nature Electronics 6, 680-693 (2023), IBM HERMES: 64 cores of 256x256 PCM, "
                  "14 nm; 8-bit MVMs")
@@ -230,9 +230,9 @@ def layer_costs(layers: list[LayerSpec], chip: IMCChip = HERMES_ONE_PHASE) -> pd
     """
     c = _layer_arrays(layers, chip)
     c["energy_j"] = c["analog_energy_j"] + c["adc_energy_j"] + c["digital_energy_j"]
-    c.update(name=[s.name for s in layers], kind=[s.kind for s in layers],
-             rows=np.array([s.rows for s in layers], dtype=np.int64), cols=np.array([s.cols for s in layers],
-                                                                                 dtype=np.int64))
+    c["name"], c["kind"] = [s.name for s in layers], [s.kind for s in layers]
+    c["rows"] = np.array([s.rows for s in layers], dtype=np.int64)
+    c["cols"] = np.array([s.cols for s in layers], dtype=np.int64)
     return pd.DataFrame({k: c[k] for k in COST_COLUMNS}, columns=list(COST_COLUMNS))
 
 
