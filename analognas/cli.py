@@ -418,7 +418,9 @@ def cmd_bench_throughput(args: argparse.Namespace) -> int:
                                 constraints=constraints) for _ in range(args.repeats)]
     runs = "" if len(rates) == 1 else f"median of {len(rates)} runs: " + " / ".join(f"{r:,.0f}" for r in rates) + "; "
     limits = ", ".join(f"{k} {v}" for k, v in (("max_params", args.max_params), ("max_tiles", args.max_tiles),
-                                                ("max_avm", args.max_avm)) if v is not None) or "no limits"
+                                                ("max_avm", args.max_avm), ("max_energy_j", args.max_energy_j),
+                                                ("max_latency_s", args.max_latency_s), ("max_chips", args.max_chips))
+                       if v is not None) or "no limits"
     print(f"{surrogate.space.name}: {statistics.median(rates):,.0f} candidates scored per second "
           f"({runs}{limits}; surrogate {path}, {args.seconds:g} s)")
     return 0
