@@ -203,3 +203,21 @@ def test_array_energy_by_use_charges_the_cells_used_and_bounds_the_default_from_
     from analognas.cost import network_totals, network_totals_encoded
     fast = network_totals_encoded(space.encode_many(archs), chip)["energy_j"]
     assert np.allclose(fast, [network_totals(space, a, chip)["energy_j"] for a in archs], rtol=1e-12)
+
+
+def test_network_cost_of_a_tiny_nb201_network_by_hand():
+    # edges (1,2) conv3x3, (1,3) avgpool, (1,4) none, (2,3) skip, (2,4) conv1x1, (3,4) skip;
+    # 2 channels, one cell per stage, 1x4x4 input: stages at 4x4, 2x2 and 1x1
+    space = NB201Space(channels=2, cells_per_stage=1)
+    cost = network_cost(space, NB201Arch((2, 4, 1, 0, 3, 0)), HERMES_ONE_PHASE, input_shape=(1, 4, 4))
+    analog = cost.layers[cost.layers["kind"] != "digital"]
+    assert analog[["rows", "cols", "mvms"]].values.tolist() == [
+        [9, 2, 16], [18, 2, 16], [2, 2, 16],                 # stem, cell 0's two convs
+        [18, 4, 4], [36, 4, 4], [2, 4, 4], [36, 4, 4], [4, 4, 4],  # reduction (conv_a, conv_b, 1x1), cell 1
+        [36, 8, 1], [72, 8, 1], [4, 8, 1], [72, 8, 1], [8, 8, 1],  # reduction, cell 2
+        [8, 10, 1]]                                            # classifier
+    assert (cost.tiles, cost.mvms) == (14, 74)
+    # stem BN 64; cell 0: conv 96 + pool 200 (2 x 10 x 10 window reads) + node-3 sum 32 + conv 96 + node-4
+    # sum 32; reduction 64 + 48 + pool 32 + sum 16; cell 1: 48 + 64 + 16 + 48 + 16; reduction 32 + 24 + 16 + 8;
+    # cell 2: 24 + 8 + 8 + 24 + 8; last BN+ReLU 24, global pool 8, bias 10
+    assert cost.digital_ops == 64 + 456 + 160 + 192 + 80 + 72 + 42
