@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import statistics
 import sys
@@ -19,6 +20,21 @@ from typing import Any
 from search_spaces import InvalidArchitectureError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+DEFAULT_SPACE = "resnet_like"
+#: used only where a surrogate records no domain (see surrogate.SurrogateDomain)
+FALLBACK_MAX_PARAMS = 1_000_000
+FALLBACK_INPUT_SHAPE = (3, 32, 32)
+FALLBACK_NUM_CLASSES = 10
+DEFAULT_EVALUATE_DATASET = "digits"
+ACC_SCORE_NOTE = ("a ranking score: it orders networks, on the scale of the training table's "
+                  "accuracies, and is not a predicted accuracy")
+#: what an interrupted command has kept, said when Ctrl-C arrives (search says it itself)
+INTERRUPTED = {
+    "dataset build": "the finished rows are saved in the table; rerun the same command to resume",
+    "evaluate": "nothing is kept: an evaluation is not checkpointed; rerun the command to start again",
+    "search": "nothing was written (the search had not started)",
+}
 
 
 class CLIError(Exception):
@@ -56,6 +72,15 @@ _non_negative_int = _number(int, 0, True, "zero or a positive integer")
 _positive_float = _number(float, 0.0, False, "a positive number")
 
 
+def _max_avm(text: str) -> float:
+    value = _number(float, -math.inf, True, "")(text)
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(
+            f"{value} is not allowed: give a positive number of accuracy points; drift does not raise the "
+            "expected accuracy, so no network truly stays below 0 (predictions below 0 are noise)")
+    return value
+
+
 def _cv_folds(text: str) -> int:
     value = _non_negative_int(text)
     if value == 1:
@@ -63,16 +88,21 @@ def _cv_folds(text: str) -> int:
     return value
 
 
-def _add_space(p: argparse.ArgumentParser, default: str = "resnet_like") -> None:
+def _add_space(p: argparse.ArgumentParser, default: str | None = "resnet_like") -> None:
     from search_spaces import SPACES
 
     p.add_argument("--space", default=default, choices=sorted(SPACES),
-                   help=f"search space (default: {default})")
+                   help=f"search space (default: {default})" if default else
+                   "search space (default: the surrogate's; with the shipped surrogates, resnet_like); "
+                   "a --surrogate fitted for another space is refused")
 
 
 def _add_hardware(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("analog hardware (defaults: AnalogHardware())")
-    g.add_argument("--hardware", metavar="FILE", help="JSON file with AnalogHardware fields")
+    g.add_argument("--hardware", metavar="FILE",
+                   help='JSON file with AnalogHardware fields, e.g. {"preset": "analognas-bench"} or '
+                        '{"noise_model": "hermes", "noise_params": {"num_devices": 1}, "g_max": 10.0} '
+                        "(see docs/hardware.md)")
     g.add_argument("--g-max", type=_positive_float, help="PCM maximum conductance in uS")
     g.add_argument("--dac-bits", type=_positive_int, help="input (DAC) resolution in bits")
     g.add_argument("--adc-bits", type=_positive_int, help="output (ADC) resolution in bits")
@@ -83,10 +113,14 @@ def _add_hardware(p: argparse.ArgumentParser) -> None:
                    help="turn global drift compensation off")
 
 
-def _add_training(p: argparse.ArgumentParser) -> None:
+def _add_training(p: argparse.ArgumentParser, dataset_default: str | None = DEFAULT_EVALUATE_DATASET) -> None:
+    from analognas.data import DATASET_NAMES
+
     g = p.add_argument_group("data and hardware-aware training")
-    g.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "cifar10"],
-                   help="dataset (default: digits)")
+    g.add_argument("--dataset", default=dataset_default, choices=list(DATASET_NAMES),
+                   help=f"dataset (default: {dataset_default})" if dataset_default else
+                   "dataset (default: when ARCH.json is a search result, the dataset of the surrogate "
+                   f"that chose it; else {DEFAULT_EVALUATE_DATASET}, seconds on a CPU)")
     g.add_argument("--data-root", help="folder holding the dataset files")
     g.add_argument("--n-train", type=_positive_int, help="training images (subset)")
     g.add_argument("--n-test", type=_positive_int, help="test images (subset)")
@@ -101,13 +135,21 @@ def _add_training(p: argparse.ArgumentParser) -> None:
 
 
 def _hardware_from_args(args: argparse.Namespace):
+    """The AnalogHardware of ``--hardware FILE.json`` (its fields, optionally ``"preset": NAME``
+    to start from a named preset) and the single-field flags, which win over the file."""
     from analognas.hardware import AnalogHardware
 
     fields: dict[str, Any] = {}
+    preset = None
     if args.hardware:
         from analognas.io import read_json
 
-        fields.update(read_json(args.hardware))
+        data = read_json(args.hardware)
+        if not isinstance(data, dict):
+            raise CLIError(f"--hardware {args.hardware}: expected a JSON object of AnalogHardware "
+                           f"fields (and optionally \"preset\"), got {type(data).__name__}")
+        fields.update(data)
+        preset = fields.pop("preset", None)
     flag_to_field = {"g_max": "g_max", "dac_bits": "dac_bits", "adc_bits": "adc_bits",
                      "out_noise": "out_noise", "weight_noise": "modifier_std",
                      "tile_size": "tile_size"}
@@ -116,7 +158,12 @@ def _hardware_from_args(args: argparse.Namespace):
             fields[field] = getattr(args, flag)
     if args.no_drift_compensation:
         fields["drift_compensation"] = False
-    return AnalogHardware.from_dict(fields) if fields else AnalogHardware()
+    try:
+        if preset is not None:
+            return AnalogHardware.preset(preset, **fields)
+        return AnalogHardware.from_dict(fields)
+    except ValueError as e:
+        raise CLIError(f"--hardware {args.hardware}: {e}" if args.hardware else str(e)) from None
 
 
 def _configs_from_args(args: argparse.Namespace):
@@ -133,23 +180,54 @@ def _configs_from_args(args: argparse.Namespace):
             EvaluationConfig(**evaluation_fields))
 
 
-def _read_arch(space, path: str):
+def default_surrogate_path(space_name: str) -> Path:
+    """The folder of the surrogate shipped for ``space_name`` (see ``surrogate.default_surrogate_path``)."""
+    from surrogate.model import default_surrogate_path as shipped
+
+    return shipped(space_name)
+
+
+def _check_output(flag_value: str, names: Sequence[str], overwrite: bool) -> Path:
+    """The --output folder, checked before any work: not a file, and not holding ``names``
+    from an earlier run unless ``overwrite``."""
+    out = Path(flag_value)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--output {out}: is a file; give a folder")
+    existing = [n for n in names if (out / n).exists()]
+    if existing and not overwrite:
+        raise CLIError(f"--output {out}: already holds {', '.join(existing)} from an earlier run; "
+                       "give another folder, or add --overwrite to replace them")
+    return out
+
+
+def _read_arch(space, path: str) -> tuple[Any, dict[str, Any] | None]:
+    """(architecture, the search result it came from or None)."""
     from analognas.io import read_json
 
     data = read_json(path)
     if isinstance(data, dict) and "arch" in data and isinstance(data["arch"], dict):
-        data = data["arch"]  # accept a search result.json as well
-    return space.from_dict(data)
+        return space.from_dict(data["arch"]), data  # a search result.json
+    return space.from_dict(data), None
 
 
 # --- commands ---------------------------------------------------------------------------
 @command("sample")
 def cmd_sample(args: argparse.Namespace) -> int:
+    from analognas.dataset import sample_architectures
     from search_spaces import get_space
+    from surrogate.domain import shape_text
 
     space = get_space(args.space)
-    arch = space.sample(args.seed, max_params=args.max_params)
+    _limits_from_domain(args, _shipped_domain(space.name))
+    shape, classes = tuple(args.input_shape), args.num_classes
+    arch = sample_architectures(space, 1, args.seed, max_params=args.max_params, input_shape=shape,
+                                num_classes=classes)[0]
     print(json.dumps(arch.to_dict(), indent=2))
+    # the size on stderr keeps stdout a plain architecture file (analognas sample > arch.json)
+    print(f"{space.num_params(arch, shape, classes):,} parameters, "
+          f"{space.num_tiles(arch, args.tile_size, shape, classes)} crossbar tiles ({args.tile_size}x"
+          f"{args.tile_size}) for {shape_text(shape)} inputs and {classes} classes "
+          f"(cap: below {args.max_params:,} parameters)", file=sys.stderr)
     return 0
 
 
@@ -168,27 +246,52 @@ def cmd_bench_params(args: argparse.Namespace) -> int:
     return 0
 
 
-
-DEFAULT_SURROGATES = {"resnet_like": "resnet_like/surrogate", "nb201": "nb201/surrogate"}
-
-
-def default_surrogate_path(space_name: str) -> Path:
-    """The folder of the surrogate shipped inside the package for ``space_name``."""
-    from importlib.resources import files
-
-    return Path(str(files("analognas") / "data" / DEFAULT_SURROGATES[space_name]))
-
-
 def _load_surrogate(args: argparse.Namespace):
-    from search_spaces import get_space
+    """(surrogate, its folder); the space is the surrogate's, and a ``--space`` that differs
+    from it is refused (a surrogate only answers for the space it was fitted on)."""
     from surrogate import AnalogSurrogate
+    from surrogate.model import METADATA_FILE
 
-    path = Path(args.surrogate) if args.surrogate else default_surrogate_path(args.space)
-    if not (path / "metadata.json").is_file():
-        raise CLIError(f"--surrogate {path}: no surrogate there (expected {path}/metadata.json); "
+    path = Path(args.surrogate) if args.surrogate else default_surrogate_path(args.space or DEFAULT_SPACE)
+    if not (path / METADATA_FILE).is_file():
+        raise CLIError(f"--surrogate {path}: no surrogate there (expected {path / METADATA_FILE}); "
                        "train one with 'analognas surrogate train'")
-    space = None if args.surrogate else get_space(args.space)
-    return AnalogSurrogate.load(path, space=space), path
+    surrogate = AnalogSurrogate.load(path)
+    if args.space is not None and surrogate.space.name != args.space:
+        raise CLIError(f"--space {args.space}: the surrogate {path} was fitted for space "
+                       f"{surrogate.space.name!r}; leave --space out to search {surrogate.space.name}, "
+                       f"or give a surrogate fitted for {args.space}")
+    args.space = surrogate.space.name
+    _limits_from_domain(args, surrogate.domain_)
+    return surrogate, path
+
+
+def _shipped_domain(space_name: str):
+    """The domain of the surrogate shipped for ``space_name`` (None when none is shipped)."""
+    from surrogate.model import SHIPPED_SURROGATES, domain_of
+
+    if space_name not in SHIPPED_SURROGATES:
+        return None
+    return domain_of(default_surrogate_path(space_name))
+
+
+def _limits_from_domain(args: argparse.Namespace, domain) -> None:
+    """Fill the unset --max-params, --input-shape and --num-classes from the surrogate's domain
+    (what its table holds), else from the fallbacks; say where each came from."""
+    args.defaults_from = {}
+    if getattr(args, "max_params", None) is None and getattr(args, "cap_from_domain", False):
+        if domain is not None and domain.params_max is not None:
+            # limits are strict: one above the table's largest network admits it
+            args.max_params = domain.params_max + 1
+            args.defaults_from["max_params"] = "the surrogate's table (its largest network + 1)"
+        else:
+            args.max_params = FALLBACK_MAX_PARAMS
+            args.defaults_from["max_params"] = "the fallback (the surrogate records no parameter range)"
+    for name, fallback in (("input_shape", FALLBACK_INPUT_SHAPE), ("num_classes", FALLBACK_NUM_CLASSES)):
+        if getattr(args, name, "absent") is None:
+            known = None if domain is None else getattr(domain, name)
+            setattr(args, name, known if known is not None else fallback)
+            args.defaults_from[name] = "the surrogate's table" if known is not None else "the fallback"
 
 
 def _parse_shape(text: str) -> tuple[int, int, int]:
@@ -201,16 +304,28 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _add_limits(p: argparse.ArgumentParser, max_params: int | None) -> None:
-    g = p.add_argument_group("limits (parameters and tiles are exact, AVM is predicted)")
-    g.add_argument("--max-params", type=_positive_int, default=max_params,
-                   help=f"parameter budget T_p (default {max_params or 'none'})")
-    g.add_argument("--max-avm", type=float, help="budget on predicted AVM, in accuracy points")
-    g.add_argument("--max-tiles", type=_positive_int, help="budget on crossbar tiles")
+def _add_limits(p: argparse.ArgumentParser, cap_from_domain: bool, avm: bool = True) -> None:
+    g = p.add_argument_group("limits (parameters and tiles are exact, AVM is predicted); "
+                             "unset ones come from the surrogate's training table")
+    g.add_argument("--max-params", type=_positive_int, default=None,
+                   help="parameter budget T_p (default: "
+                        + ("one above the largest network in the surrogate's table, so the answer "
+                           f"stays where the surrogate has data; {FALLBACK_MAX_PARAMS:,} when the "
+                           "surrogate records no range)" if cap_from_domain else "none)"))
+    if avm:
+        g.add_argument("--max-avm", type=_max_avm,
+                       help="budget on predicted AVM, in accuracy points; a network is feasible when its "
+                            "predicted AVM is below it. It must be > 0: drift does not raise the "
+                            "expected accuracy, and a prediction below 0 is the table's test noise")
+        g.add_argument("--max-tiles", type=_positive_int, help="budget on crossbar tiles")
     g.add_argument("--tile-size", type=_positive_int, default=512, help="crossbar size (default 512)")
-    g.add_argument("--input-shape", type=_parse_shape, default=(3, 32, 32),
-                   help="C,H,W of the task's images for parameter/tile counts (default 3,32,32)")
-    g.add_argument("--num-classes", type=_positive_int, default=10)
+    g.add_argument("--input-shape", type=_parse_shape, default=None,
+                   help="C,H,W of the task's images for parameter/tile counts (default: the surrogate's "
+                        "table's, e.g. 1,28,28 for the shipped ResNet-like one; "
+                        f"{','.join(map(str, FALLBACK_INPUT_SHAPE))} when unrecorded)")
+    g.add_argument("--num-classes", type=_positive_int, default=None,
+                   help=f"outputs (default: the surrogate's table's; {FALLBACK_NUM_CLASSES} when unrecorded)")
+    p.set_defaults(cap_from_domain=cap_from_domain)
     g = p.add_argument_group("IMC cost limits (exact, from analognas.cost on a HERMES-like chip)")
     g.add_argument("--max-energy-j", type=_positive_float, help="budget on energy per inference, in joules")
     g.add_argument("--max-latency-s", type=_positive_float,
@@ -237,22 +352,35 @@ def _cost_line(cost: dict[str, Any]) -> str:
             f"(pipelined: one every {cost['pipeline_interval_s'] * 1e6:.3g} µs)")
 
 
+SEARCH_OUTPUTS = ("result.json", "history.csv", "pareto.png")
+
+
 @command("search")
 def cmd_search(args: argparse.Namespace) -> int:
     from analognas.plots import plot_pareto
-    from analognas.search import EvolutionarySearch
-    from analognas.io import write_json
+    from analognas.search import EvolutionarySearch, Objective
+    from surrogate.domain import shape_text
 
+    out = _check_output(args.output, SEARCH_OUTPUTS, args.overwrite)
     surrogate, path = _load_surrogate(args)
-    space = surrogate.space
+    space, domain = surrogate.space, surrogate.domain_
     constraints = _constraints_from_args(args)
+    if domain is not None and domain.params_max is not None and args.max_params > domain.params_max + 1:
+        print(f"note: --max-params {args.max_params:,} reaches beyond the surrogate's table (its largest "
+              f"network has {domain.params_max:,} parameters): predictions up there are extrapolation",
+              file=sys.stderr)
     search = EvolutionarySearch(space, surrogate, constraints, objective=args.objective,
                                 population_size=args.population, iterations=args.iterations,
                                 time_budget_s=args.time_budget, seed=args.seed,
                                 progress=not args.no_progress)
     result = search.run()
-    out = Path(args.output)
+    if result.best is None:
+        why = "it was interrupted" if result.interrupted else f"--time-budget {args.time_budget:g} s ran out"
+        raise CLIError(f"no architecture was scored before {why} (the first population takes about a "
+                       "second): nothing was written; give a larger --time-budget")
     pred = result.best_prediction
+    outside = domain.outside(pred["params"], constraints.input_shape) if domain is not None else []
+    objective = Objective(args.objective)
     from analognas.cost import network_cost
 
     cost = network_cost(space, result.best, constraints.chip, constraints.input_shape,
@@ -260,34 +388,55 @@ def cmd_search(args: argparse.Namespace) -> int:
     summary = {
         "arch": result.best.to_dict(),
         "space": space.name,
-        "predicted": {k: float(pred[k]) for k in ("acc_1d", "acc_1d_std", "avm")},
+        # acc_1d_score orders networks; it is not a predicted accuracy (see "notes")
+        "predicted": {"acc_1d_score": pred["acc_1d"], "acc_1d_std": pred["acc_1d_std"], "avm": pred["avm"]},
+        "objective": {"name": objective.name, "computes": objective.formula, "value": pred["objective"]},
         "params": int(pred["params"]),
         "tiles": int(pred["tiles"]),
         "cost": cost,
         "feasible": bool(result.feasible),
         "message": result.message,
+        "interrupted": result.interrupted,
         "constraints": dataclasses.asdict(constraints),
-        "objective": args.objective,
+        "defaults_from": args.defaults_from,
         "seed": args.seed,
-        "surrogate": str(path),
+        "surrogate": {"path": str(path), "domain": None if domain is None else domain.to_dict()},
+        "inside_domain": not outside,
+        "outside_domain": outside,
+        "notes": {"acc_1d_score": ACC_SCORE_NOTE, "avm": "predicted accuracy points lost between 1 s and 1 month after "
+                  "programming; feasible means below max_avm"},
         "n_scored": result.n_scored,
         "elapsed_s": round(result.elapsed_s, 3),
     }
-    write_json(out / "result.json", summary)
-    from analognas.io import atomic_write_text
+    from analognas.io import atomic_write_text, write_json
 
-    atomic_write_text(out / "history.csv", result.history.assign(
-        arch=[json.dumps(a.to_dict(), sort_keys=True) for a in result.history["arch"]]).to_csv(index=False))
+    # the same name as in result.json: the column holds ranking scores, not accuracies
+    history = result.history.rename(columns={"acc_1d": "acc_1d_score"})
+    atomic_write_text(out / "history.csv", history.assign(
+        arch=[json.dumps(a.to_dict(), sort_keys=True) for a in history["arch"]]).to_csv(index=False))
     plot_pareto(result, out / "pareto.png")
+    write_json(out / "result.json", summary)  # last: a result.json comes with its history
     status = "best feasible" if result.feasible else "NO FEASIBLE architecture; least infeasible"
-    print(f"{status} ({result.n_scored:,} scored in {result.elapsed_s:.1f} s): "
-          f"{json.dumps(summary['arch'])}")
-    print(f"  predicted acc_1d score {pred['acc_1d']:.3f} (a ranking score: higher is better), "
-          f"acc_1d_std {pred['acc_1d_std']:.3f}, AVM {pred['avm']:.3f}")
+    print(f"{status} ({result.n_scored:,} scored in {result.elapsed_s:.1f} s): {json.dumps(summary['arch'])}")
+    print(f"  stopped: {result.message}")
+    print(f"  predicted: acc_1d ranking score {pred['acc_1d']:.3f} ({ACC_SCORE_NOTE}), "
+          f"acc_1d_std {pred['acc_1d_std']:.3f}, AVM {pred['avm']:.3f} points")
+    print(f"  objective {objective.name} = {pred['objective']:.4g} ({objective.formula})")
     print(f"  parameters {summary['params']:,}, crossbar tiles {summary['tiles']} "
-          f"({args.tile_size}x{args.tile_size})")
+          f"({args.tile_size}x{args.tile_size}), for {shape_text(constraints.input_shape)} inputs "
+          f"and {constraints.num_classes} classes")
+    print(f"  surrogate {path}: " + ("no domain recorded" if domain is None else
+                                     f"fitted on {domain.describe()}; {domain.describe_quality()}"))
+    print("  inside the surrogate's domain" if not outside else
+          "  OUTSIDE the surrogate's domain (its predictions here are extrapolation): " + "; ".join(outside))
     print(f"  {_cost_line(cost)}")
-    print(f"  wrote {out / 'result.json'}, {out / 'history.csv'}, {out / 'pareto.png'}")
+    written = f"{out / 'result.json'}, {out / 'history.csv'}, {out / 'pareto.png'}"
+    if result.interrupted:
+        print(f"analognas search: interrupted; saved the {result.n_scored:,} architectures scored so far "
+              f"and the best of them: {written}. A search does not resume: rerun it (with --overwrite "
+              "or another --output) to search again", file=sys.stderr)
+        return 130
+    print(f"  wrote {written}")
     return 0
 
 
@@ -299,33 +448,59 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from analognas.io import write_json
     from search_spaces import get_space
 
+    out = _check_output(args.output, ["evaluation.json"], args.overwrite)
     space = get_space(args.space)
-    arch = _read_arch(space, args.arch)
+    arch, searched = _read_arch(space, args.arch)
+    if args.dataset is None:
+        args.dataset = _dataset_of(searched) or DEFAULT_EVALUATE_DATASET
     hardware, training, evaluation = _configs_from_args(args)
+    try:
+        training.check_device()  # before any work
+    except RuntimeError as e:
+        raise CLIError(f"--device {training.device}: {e}") from None
     result = evaluate_architecture(space, arch, args.dataset, hardware=hardware, training=training,
                                    evaluation=evaluation, seed=args.seed, data_root=args.data_root,
-                                   n_train=args.n_train, n_test=args.n_test)
+                                   n_train=args.n_train, n_test=args.n_test,
+                                   progress=not getattr(args, "no_progress", False))
+    chance = 100.0 / FALLBACK_NUM_CLASSES  # every named dataset has 10 classes
+    near_chance = result.status == "ok" and result.acc_1d is not None and result.acc_1d < 1.5 * chance
     report = {
         "arch": arch.to_dict(), "space": space.name, "dataset": args.dataset,
         "acc_1d": result.acc_1d, "acc_1d_std": result.acc_1d_std, "avm": result.avm,
         "acc_by_time": {str(int(t)): {"mean": m, "std": sd} for t, (m, sd) in result.acc_by_time.items()},
         "params": result.params, "tiles": result.tiles, "status": result.status,
-        "reason": result.reason, "digital_acc": result.digital_acc,
+        "reason": result.reason, "digital_acc": result.digital_acc, "near_chance": near_chance,
         "wall_time_s": result.wall_time_s, "seed": args.seed,
         "hardware": hardware.to_dict(), "training": training.to_dict(), "evaluation": evaluation.to_dict(),
         "cost": {mode: network_cost(space, arch, chip, *DATASET_SHAPES[args.dataset]).summary()
                  for mode, chip in HERMES_MODES.items()},
     }
-    path = write_json(Path(args.output) / "evaluation.json", report)
+    path = write_json(out / "evaluation.json", report)
     if result.status != "ok":
         print(f"evaluation failed: {result.reason} (wrote {path})")
         return 1
+    digital = ("no digital pre-training" if result.digital_acc is None
+               else f"digital {result.digital_acc:.2f} %")
     print(f"acc_1d {result.acc_1d:.2f} % ± {result.acc_1d_std:.2f}, AVM {result.avm:.2f} points, "
-          f"digital {result.digital_acc:.2f} %, {result.params:,} parameters, {result.tiles} tiles, "
+          f"{digital}, {result.params:,} parameters, {result.tiles} tiles, on {args.dataset}, "
           f"{result.wall_time_s:.1f} s (wrote {path})")
     for cost in report["cost"].values():
         print(f"  {_cost_line(cost)}")
+    if near_chance:
+        print(f"warning: acc_1d {result.acc_1d:.1f} % is near chance ({chance:.0f} %): the network has "
+              "not learned the task; train longer (--pretrain-epochs, --epochs), on more images "
+              "(--n-train), or pick a smaller network", file=sys.stderr)
     return 0
+
+
+def _dataset_of(searched: dict[str, Any] | None) -> str | None:
+    """The dataset of the surrogate that chose a searched architecture (from its result.json)."""
+    from analognas.data import DATASET_NAMES
+
+    surrogate = searched.get("surrogate") if searched else None
+    domain = surrogate.get("domain") if isinstance(surrogate, dict) else None
+    name = domain.get("dataset") if isinstance(domain, dict) else None
+    return name if name in DATASET_NAMES else None
 
 
 @command("dataset build")
@@ -365,15 +540,32 @@ def cmd_surrogate_train(args: argparse.Namespace) -> int:
     if args.tune:
         model.tune(list(table["arch"]), table, n_trials=args.tune, seed=args.seed)
     archs = list(table["arch"])
+    taus = None
     if args.cv:
         # before fitting: what the saved model's setting achieves on networks it has not seen
         taus = model.cross_validate(archs, table, cv=args.cv, seed=args.seed)
         print(f"{args.cv}-fold cross-validated Kendall tau: "
               + ", ".join(f"{t} {v:.3f}" for t, v in taus.items()))
     model.fit(archs, table)
+    model.domain_ = dataclasses.replace(model.domain_, table=str(args.results), cv_kendall_tau=taus,
+                                        cv_folds=args.cv or None, **_table_task(args.results))
     model.save(args.output)
-    print(f"surrogate for {space.name} fitted on {len(table)} architectures -> {args.output}")
+    print(f"surrogate for {space.name} fitted on {model.domain_.describe()} -> {args.output}")
     return 0
+
+
+def _table_task(results: str) -> dict[str, Any]:
+    """dataset, input_shape and num_classes of a results table, from its provenance file
+    (empty when the table has none)."""
+    from analognas.dataset import provenance_path
+    from analognas.io import read_json
+
+    path = provenance_path(results)
+    if not path.is_file():
+        return {}
+    dataset = (read_json(path).get("settings") or {}).get("dataset") or {}
+    return {"dataset": dataset.get("name"), "input_shape": dataset.get("input_shape"),
+            "num_classes": dataset.get("num_classes")}
 
 
 @command("bench surrogate")
@@ -435,7 +627,7 @@ def cmd_bench_cost(args: argparse.Namespace) -> int:
     networks: dict[str, Any] = {name: (ResNetLikeSpace(), REFERENCE_NETWORKS[name]) for name in ("resnet20", "resnet32")}
     for path in args.arch or []:
         space = get_space(args.space)
-        networks[path] = (space, _read_arch(space, path))
+        networks[path] = (space, _read_arch(space, path)[0])
     table = cost_table(networks, input_shape=args.input_shape, num_classes=args.num_classes)
     print(markdown_table(table))
     report: dict[str, Any] = {"table": table.to_dict(orient="records")}
@@ -463,7 +655,11 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
     with num_threads(args.num_threads):
         df = benchmark_training(networks=args.networks, device=args.device, batch_size=args.batch_size,
                                 steps=args.steps, warmup=args.warmup, eval_images=args.eval_images,
-                                n_reps=args.n_reps, verbose=not args.no_progress)
+                                n_reps=args.n_reps, simulations=args.simulations,
+                                record_images=args.record_images,
+                                record_pretrain_epochs=args.record_pretrain_epochs,
+                                record_epochs=args.record_epochs, repeats=args.repeats,
+                                verbose=not args.no_progress)
     if args.no_progress:  # verbose mode has printed the table already
         print(df.to_string(index=False))
     if args.json:
@@ -471,6 +667,162 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
 
         write_json(args.json, df.to_dict(orient="records"))
     return 0
+
+
+@command("dataset check")
+def cmd_dataset_check(args: argparse.Namespace) -> int:
+    from analognas.provenance import check_provenance
+
+    report = check_provenance(args.results)
+    print(report.format())
+    return 0 if report.consistent else 1
+
+
+def _builder_from_args(args: argparse.Namespace, path: str):
+    """A DatasetBuilder for ``path`` from the shared table, training and hardware options."""
+    from analognas.dataset import DatasetBuilder
+    from search_spaces import get_space
+
+    hardware, training, evaluation = _configs_from_args(args)
+    return DatasetBuilder(get_space(args.space), path, args.dataset, hardware=hardware, training=training,
+                          evaluation=evaluation, seed=args.seed, max_params=args.max_params,
+                          sampling=args.sampling, data_root=args.data_root, n_train=args.n_train,
+                          n_test=args.n_test)
+
+
+@command("loop")
+def cmd_loop(args: argparse.Namespace) -> int:
+    from analognas.dataset import read_results
+    from analognas.loop import grow_table
+    from analognas.search import Constraints
+
+    builder = _builder_from_args(args, args.results)
+    constraints = Constraints(max_params=args.max_params, max_avm=args.max_avm, max_tiles=args.max_tiles,
+                              tile_size=builder.hardware.tile_size)
+    result = grow_table(builder, args.budget, constraints, objective=args.objective, n_initial=args.n_initial,
+                        batch_per_round=args.batch, seed=args.seed, progress=not args.no_progress,
+                        search_kwargs={"population_size": args.population, "iterations": args.iterations})
+    m = result.best_metrics
+    n_rows = len(read_results(args.results, builder.space, include_failed=True))
+    print(f"{args.results}: {result.message}; the table holds {n_rows} rows")
+    status = "best feasible" if result.feasible else "NO FEASIBLE row; least infeasible"
+    print(f"  {status} (measured): {json.dumps(result.best.to_dict())}")
+    print(f"  acc_1d {m['acc_1d']:.2f} % ± {m['acc_1d_std']:.2f}, AVM {m['avm']:.2f} points, "
+          f"{m['params']:,} parameters, {m['tiles']} tiles")
+    return 0
+
+
+@command("dataset retest")
+def cmd_dataset_retest(args: argparse.Namespace) -> int:
+    from analognas.reliability import retest
+
+    result = retest(args.results, n=args.n, seed=args.seed, output=args.output, data_root=args.data_root,
+                    device=args.device, num_threads=args.num_threads, progress=not args.no_progress)
+    print(f"{result.path}: {len(result.table)} networks of {args.results} measured again (seed {args.seed})")
+    print("test-retest reliability, ICC(1,1) = share of variance between networks:")
+    print(result.reliability.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+@command("bench claim")
+def cmd_bench_claim(args: argparse.Namespace) -> int:
+    from analognas.claim import ClaimSettings, run_claim
+
+    search = {"iterations": args.iterations, "population_size": args.population}
+    search = {k: v for k, v in search.items() if v is not None}
+    if args.seeds is not None:
+        search["n_seeds"] = args.seeds
+    if args.budgets:
+        search["budgets"] = tuple(args.budgets)
+    if args.surrogate:
+        search["surrogate"] = args.surrogate
+    if args.quick:
+        settings = dataclasses.replace(ClaimSettings.quick(), **search)
+    elif args.like:
+        settings = ClaimSettings.like(args.like, **search)
+    else:
+        hardware, training, evaluation = _configs_from_args(args)
+        settings = ClaimSettings(dataset=args.dataset, n_train=args.n_train, n_test=args.n_test, hardware=hardware,
+                                 training=training, evaluation=evaluation, **search)
+    result = run_claim(settings, args.output, progress=not args.no_progress, data_root=args.data_root)
+    print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(result.verdict.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    met = int(result.verdict["target_met"].sum())
+    print(f"target (>= {settings.min_gain:g} points of acc_1d and a lower AVM) met at {met} of "
+          f"{len(result.verdict)} budgets; wrote {args.output}/claim.csv, summary.csv, verdict.csv, claim.png"
+          + (" (--quick: checks the machinery, not the claim)" if args.quick else ""))
+    return 0
+
+
+def add_claim_command(bench: Any) -> None:
+    """Parser of ``bench claim``."""
+    p = bench.add_parser(
+        "claim", help="searched network vs the standard ResNet of its size, several training seeds",
+        description="For each parameter budget: search with the surrogate, take the deepest standard "
+                    "ResNet within the budget, HWA-train and drift-evaluate both with every seed, and "
+                    "report acc_1d, acc_1d_std and AVM with 95%% intervals (resumable).")
+    p.add_argument("--quick", action="store_true", help="digits, 2 budgets, 2 seeds, 1+1 epochs (minutes)")
+    p.add_argument("--like", metavar="TABLE.csv", help="the data and fidelity of this results table")
+    p.add_argument("--budgets", type=_positive_int, nargs="+", help="parameter budgets (default 100000 300000)")
+    p.add_argument("--seeds", type=_positive_int, help="training seeds per network (default 5)")
+    p.add_argument("--surrogate", metavar="DIR", help="surrogate folder (default: the shipped ResNet-like one)")
+    p.add_argument("--iterations", type=_positive_int, help="search generations (default 100)")
+    p.add_argument("--population", type=_positive_int, help="search population (default 200)")
+    p.add_argument("--output", default="analognas-claim", help="output folder (default analognas-claim)")
+    p.add_argument("--no-progress", action="store_true")
+    _add_training(p)
+    _add_hardware(p)
+
+
+def add_table_commands(sub: Any, dataset: Any) -> None:
+    """Parsers of the commands that check and grow results tables (``dataset check``, ...)."""
+    p = dataset.add_parser("check", help="check that a results table and its run log add up",
+                           description="Report bad rows, repeated indices or networks, and rows or "
+                                       "runs that the provenance file does not account for. "
+                                       "Exit 0: consistent; 1: problems found.")
+    p.add_argument("results", metavar="TABLE.csv", help="results table")
+
+    p = dataset.add_parser(
+        "retest", help="measure N table networks again with another seed; report test-retest reliability",
+        description="Train and drift-evaluate N networks of the table again, with evaluation seeds from "
+                    "--seed and the table's own settings, into a side table (resumable), and print per "
+                    "metric the ICC(1,1): the share of the variance that lies between networks.")
+    p.add_argument("--results", required=True, metavar="TABLE.csv", help="results table")
+    p.add_argument("--n", type=_positive_int, default=12, help="networks to measure again (default 12)")
+    p.add_argument("--seed", type=_non_negative_int, default=1, help="retest seed, not the table's (default 1)")
+    p.add_argument("--output", metavar="SIDE.csv", help="side table (default TABLE.retest-seedSEED.csv)")
+    p.add_argument("--data-root", help="folder holding the dataset files")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (speed only)")
+    p.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (speed only)")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser(
+        "loop", help="grow a results table where the surrogate points (real HWA evaluations)",
+        description="Spend --budget real HWA trainings and drift evaluations on the architectures a "
+                    "surrogate, refitted on the table after every --batch of them, expects to be best; "
+                    "each is appended to the table (with its run in the provenance file) as soon as it "
+                    "is done. The budget counts every loop row of the table: rerun the same command "
+                    "after an interruption to spend what is left. The table's settings (dataset, "
+                    "training, hardware, seed, --max-params, --sampling) must match an existing table's.")
+    _add_space(p)
+    p.add_argument("--results", required=True, metavar="TABLE.csv", help="results table to grow (created if missing)")
+    p.add_argument("--budget", type=_positive_int, required=True, help="real evaluations the loop spends in all")
+    p.add_argument("--objective", default="acc_1d", choices=["acc_1d", "acc_1d/std"])
+    p.add_argument("--max-params", type=_positive_int, help="parameter limit (exact; also the table's sampling cap)")
+    p.add_argument("--max-avm", type=float, help="AVM limit in accuracy points (measured)")
+    p.add_argument("--max-tiles", type=_positive_int, help="crossbar tile limit (exact)")
+    p.add_argument("--n-initial", type=_positive_int, default=10,
+                   help="evaluated rows before the first surrogate; a table holding fewer gets spread-out "
+                        "samples first (default 10)")
+    p.add_argument("--batch", type=_positive_int, default=2, help="evaluations between refits (default 2)")
+    p.add_argument("--population", type=_positive_int, default=100, help="search population (default 100)")
+    p.add_argument("--iterations", type=_positive_int, default=30, help="search generations per round (default 30)")
+    p.add_argument("--sampling", default="random", choices=["random", "lhs"],
+                   help="the table's sampling setting (for an existing table: its own)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    _add_training(p)
+    _add_hardware(p)
 
 
 # --- parser -------------------------------------------------------------------------------
@@ -481,34 +833,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("sample", help="print a random architecture as JSON")
+    p = sub.add_parser("sample", help="print a random architecture as JSON (its size on stderr)",
+                       description="Print a seeded random architecture as JSON on stdout, and its "
+                                   "parameters and tiles on stderr.")
     _add_space(p)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-params", type=_positive_int, help="parameter cap")
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    _add_limits(p, cap_from_domain=True, avm=False)
 
     p = sub.add_parser("search", help="constrained evolutionary search against a surrogate",
                        description="Search the space with the shipped (or a given) surrogate and "
-                                   "write result.json, history.csv and pareto.png.")
-    _add_space(p)
+                                   "write result.json, history.csv and pareto.png. The run ends when "
+                                   "--time-budget is spent (or --iterations generations are done, if "
+                                   "given, whichever comes first), or when the space is exhausted. "
+                                   "Ctrl-C ends it early and saves what was scored.")
+    _add_space(p, default=None)
     p.add_argument("--surrogate", metavar="DIR", help="surrogate folder (default: the shipped one)")
-    _add_limits(p, max_params=1_000_000)
-    p.add_argument("--objective", default="acc_1d/std", choices=["acc_1d/std", "acc_1d"])
+    _add_limits(p, cap_from_domain=True)
+    from analognas.search import Objective
+
+    p.add_argument("--objective", default="acc_1d/std", choices=list(Objective.NAMES),
+                   help="what the search maximises (default acc_1d/std): "
+                        + "; ".join(f"{k}: {v}" for k, v in Objective.FORMULAS.items()))
     p.add_argument("--population", type=_positive_int, default=200, help="population size (default 200)")
-    p.add_argument("--iterations", type=_positive_int, default=100, help="generations (default 100)")
+    p.add_argument("--iterations", type=_positive_int, default=None,
+                   help="stop after this many generations (default: none; the time budget ends the run)")
     p.add_argument("--time-budget", type=_positive_float, default=60.0,
-                   help="wall-clock budget in seconds (default 60)")
+                   help="wall-clock budget in seconds (default 60): the run uses all of it unless "
+                        "--iterations ends it first")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default="analognas-search", help="output folder (default analognas-search)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results of an earlier search in --output (default: refuse)")
     p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser("evaluate", help="HWA-train and drift-evaluate one architecture",
-                       description="Train ARCH.json hardware-aware and write DIR/evaluation.json.")
+                       description="Train ARCH.json hardware-aware and write DIR/evaluation.json. "
+                                   "An interrupted evaluation keeps nothing (it is not checkpointed).")
     p.add_argument("arch", metavar="ARCH.json", help="architecture as JSON (or a search result.json)")
     _add_space(p)
-    _add_training(p)
+    _add_training(p, dataset_default=None)
     _add_hardware(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default="analognas-evaluation", help="output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier evaluation.json in --output (default: refuse)")
 
     dataset = sub.add_parser("dataset", help="results tables").add_subparsers(
         dest="dataset_command", metavar="ACTION", required=True)
@@ -525,6 +893,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     _add_training(p)
     _add_hardware(p)
+    add_table_commands(sub, dataset)
 
     surrogate = sub.add_parser("surrogate", help="surrogate models").add_subparsers(
         dest="surrogate_command", metavar="ACTION", required=True)
@@ -567,14 +936,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
 
     p = bench.add_parser("throughput", help="candidates scored per second by the search")
-    _add_space(p)
+    _add_space(p, default=None)
     p.add_argument("--surrogate", metavar="DIR")
     p.add_argument("--seconds", type=_positive_float, default=5.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=_positive_int, default=1,
                    help="runs to make; with more than one, each rate and their median are printed "
                         "(a shared machine's speed drifts between runs)")
-    _add_limits(p, max_params=None)
+    _add_limits(p, cap_from_domain=False)
 
     p = bench.add_parser("cost", help="IMC cost (tiles, MVMs, energy, latency) of reference networks on HERMES",
                          description="Print the cost table of ResNet-20, ResNet-32 and ARCH.json files under "
@@ -591,17 +960,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--no-progress", action="store_true")
 
-    p = bench.add_parser("train", help="digital vs analog training step and drift-evaluation times")
-    p.add_argument("--networks", nargs="+", default=["resnet20", "resnet32"])
+    p = bench.add_parser("train", help="digital vs analog (aihwkit and fast simulation) forward, step, "
+                                       "drift-evaluation and whole-record times",
+                         description="Times digital and analog forward passes and training steps, one "
+                                     "drift-evaluation point, the full drift evaluation and a whole HWA record, "
+                                     "for aihwkit's own forward and the fast simulation, alternating in one run.")
+    p.add_argument("--networks", nargs="+", default=["resnet20", "table-median"],
+                   help="resnet20/32/56 (3x32x32 inputs) or table-median (the shipped table's median network)")
+    p.add_argument("--simulations", nargs="+", default=["aihwkit", "fast"], choices=["aihwkit", "fast"])
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=_positive_int, default=128)
-    p.add_argument("--steps", type=_positive_int, default=5, help="timed training steps")
-    p.add_argument("--warmup", type=_non_negative_int, default=2, help="untimed training steps first")
+    p.add_argument("--steps", type=_positive_int, default=5, help="timed calls per measurement")
+    p.add_argument("--warmup", type=_non_negative_int, default=2, help="untimed calls first")
     p.add_argument("--eval-images", type=_positive_int, default=1000)
-    p.add_argument("--n-reps", type=_positive_int, default=2)
+    p.add_argument("--n-reps", type=_positive_int, default=10, help="programmings in the drift evaluation")
+    p.add_argument("--record-images", type=_non_negative_int, default=1000,
+                   help="training images of a record (0: time no record)")
+    p.add_argument("--record-pretrain-epochs", type=_non_negative_int, default=1)
+    p.add_argument("--record-epochs", type=_non_negative_int, default=1)
+    p.add_argument("--repeats", type=_positive_int, default=1, help="rounds; figures are medians")
     p.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--no-progress", action="store_true")
+    add_claim_command(bench)
     return parser
 
 
@@ -616,17 +997,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``analognas`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    name = _handler_name(args)
     try:
-        return COMMANDS[_handler_name(args)](args)
+        code = COMMANDS[name](args)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below
+        return code
     except KeyboardInterrupt:
-        print("analognas: interrupted; finished work is saved, rerun the command to resume",
+        print(f"analognas {name}: interrupted; {INTERRUPTED.get(name, 'nothing was written')}",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (analognas sample | head -1): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (CLIError, InvalidArchitectureError, ValueError, FileNotFoundError, ImportError,
-            NotADirectoryError, PermissionError) as e:
+            NotADirectoryError, PermissionError, FileExistsError) as e:
         if os.environ.get("ANALOGNAS_DEBUG"):
             raise  # full traceback for developers
-        print(f"analognas {_handler_name(args)}: error: {e}", file=sys.stderr)
+        print(f"analognas {name}: error: {e}", file=sys.stderr)
         return 2
 
 

@@ -17,16 +17,27 @@ thousands of small files. Parquet cannot be appended to row by row.
 
 Next to ``results.csv`` live ``results.provenance.json`` (written atomically: package
 versions, hardware / training / evaluation configurations, dataset, device, seed, space, and
-one entry per build run) and ``results.csv.lock`` (an advisory lock, so that two builds
-never write the same table at once). A build whose settings differ from the provenance of an
-existing table stops with an error naming the differing fields instead of mixing results.
+one record per run) and, while a run writes, ``results.csv.lock`` (an advisory lock, so that
+two runs never write the same table at once; removed when the run ends). A build whose
+settings differ from the provenance of an existing table stops with an error naming the
+differing fields instead of mixing results.
 
-Columns: ``index`` (position in the seeded sequence of distinct architectures), ``arch``
-(canonical JSON of ``arch.to_dict()`` with sorted keys), ``space``, ``seed`` (the build's
-seed), ``arch_seed`` (the seed ``evaluate_architecture`` got: training and noise of that row
-are reproducible from it alone), then ``EvaluationResult.to_row()``: ``acc_1d``,
-``acc_1d_std``, ``avm``, ``acc_<t>``, ``acc_<t>_std``, ``params``, ``tiles``, ``status``,
-``reason``, ``wall_time_s``, ``digital_acc``. Failed evaluations (diverged training, an
+Provenance that adds up: a run (a build, a ``loop``, a ``retest``) is recorded before its
+first row with ``finished: null`` (id, kind, start, command line, package versions, git
+commit); each row carries the run's id in column ``run``; the end time, outcome and row count
+are written when the run ends. A run killed with SIGKILL keeps ``finished: null`` and its
+rows keep its id; the next run marks it ``interrupted`` with the rows it wrote. No index is
+held twice (``ResultsTable.append`` refuses). ``analognas.provenance.check_provenance``
+checks all of it. Reading checks every cell (file, line, column, value, what is allowed).
+
+Columns: ``index`` (position in the seeded sequence of distinct architectures; rows the
+loop adds take indices from ``LOOP_INDEX_START`` on), ``arch`` (canonical JSON of ``arch.to_dict()`` with
+sorted keys), ``space``, ``seed`` (the build's seed), ``arch_seed`` (``arch_seed(seed,
+index)``, the seed ``evaluate_architecture`` got: training and noise of that row are
+reproducible from it alone), ``run`` (the id of the run that wrote it), then
+``EvaluationResult.to_row()``: ``acc_1d``, ``acc_1d_std``, ``avm``, ``acc_<t>``,
+``acc_<t>_std``, ``params``, ``tiles``, ``status``, ``reason``, ``wall_time_s``,
+``digital_acc``. Failed evaluations (diverged training, an
 exception) are kept with ``status="failed"`` so that they are not retried forever;
 ``read_results`` leaves them out unless asked.
 
@@ -52,8 +63,11 @@ import importlib.metadata
 import inspect
 import io
 import json
+import math
 import os
 import platform
+import re
+import subprocess
 import sys
 import time
 import warnings
@@ -66,18 +80,24 @@ import pandas as pd
 
 from .data import DatasetBundle, load_dataset
 from .evaluation import EvaluationConfig, EvaluationResult, evaluate_architecture
-from .hardware import AnalogHardware
+from .hardware import AnalogHardware, hardware_dict_with_defaults
 from .io import read_json, write_json
 from .training import TrainingConfig
 
 SAMPLINGS = ("random", "lhs")
-TABLE_FORMAT = "analognas-results-csv/1"
-#: columns before the EvaluationResult.to_row() fields
-KEY_COLUMNS = ("index", "arch", "space", "seed", "arch_seed")
+TABLE_FORMAT = "analognas-results-csv/2"
+#: columns before the EvaluationResult.to_row() fields; ``run`` is the id of the run (in the
+#: provenance file) that wrote the row
+KEY_COLUMNS = ("index", "arch", "space", "seed", "arch_seed", "run")
+#: the kinds of run that write rows: a sampled build, the surrogate-assisted loop, a retest
+RUN_KINDS = ("build", "loop", "retest")
+#: rows the loop adds take indices from here on, apart from the sampled sequence 0, 1, ...
+#: (so a later build that extends the sequence never meets an index the loop used)
+LOOP_INDEX_START = 1_000_000
 #: candidates drawn per slot by the "lhs" sampling (the least-covered one is kept)
 LHS_CANDIDATES = 16
 #: fields that change how fast, not what, is simulated: a table may be resumed with others
-_RUNTIME_FIELDS = {"training": ("device", "num_threads"), "evaluation": ("batch_size",)}
+_RUNTIME_FIELDS = {"training": ("device", "num_threads", "simulation"), "evaluation": ("batch_size",)}
 
 
 # --- architectures ------------------------------------------------------------------------
@@ -262,6 +282,7 @@ class EvalContext:
     training: TrainingConfig
     evaluation: EvaluationConfig
     seed: int
+    run: int = 0  # the id of the run writing the rows (see the provenance file)
 
 
 def table_columns(evaluation: EvaluationConfig) -> list[str]:
@@ -299,7 +320,7 @@ def evaluate_job(ctx: EvalContext, job: EvalJob, data: DatasetBundle) -> dict[st
             wall_time_s=time.perf_counter() - start,
         )
     row: dict[str, Any] = {"index": job.index, "arch": arch_key(space, arch), "space": space.name,
-                           "seed": ctx.seed, "arch_seed": job.arch_seed}
+                           "seed": ctx.seed, "arch_seed": job.arch_seed, "run": ctx.run}
     row.update(result.to_row())
     return row
 
@@ -350,6 +371,12 @@ def _csv_line(values: Sequence[Any]) -> str:
     return buf.getvalue()
 
 
+def complete_size(path: str | os.PathLike) -> int:
+    """Bytes of the file up to and including its last newline (less than its size when a
+    killed writer left a torn last line)."""
+    return len(_complete_bytes(Path(path)))
+
+
 def _complete_bytes(path: Path) -> bytes:
     """The file's bytes up to and including its last newline (a torn last line is dropped)."""
     data = path.read_bytes()
@@ -359,6 +386,8 @@ def _complete_bytes(path: Path) -> bytes:
 
 class ResultsTable:
     """Append-only CSV with crash-safe rows (see the module docstring). One writer at a time.
+
+    It refuses a row at an index the table already holds: one index, one network.
 
     Example:
         >>> t = ResultsTable("runs/x.csv", ["index", "acc"])   # doctest: +SKIP
@@ -370,6 +399,10 @@ class ResultsTable:
         self.columns = list(columns)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._repair()
+        self.held: set[int] = set()
+        if "index" in self.columns:
+            done = self.read()
+            self.held = set() if done.empty else {int(i) for i in done["index"]}
 
     def _repair(self) -> None:
         header = _csv_line(self.columns).encode()
@@ -383,7 +416,8 @@ class ResultsTable:
                 if first != header:
                     raise ValueError(
                         f"{self.path}: its columns {first.decode().strip()!r} differ from this build's "
-                        f"{header.decode().strip()!r} (different drift times?); use a new path"
+                        f"{header.decode().strip()!r} (different drift times, or a table of an older "
+                        "analognas without the 'run' column?); use a new path"
                     )
                 return
         # New (or header-less) table: the header appears atomically.
@@ -395,6 +429,11 @@ class ResultsTable:
         """Write ``row`` as one complete line in one ``write()``, then fsync."""
         if list(row) != self.columns:
             raise ValueError(f"row columns {list(row)} differ from the table's {self.columns}")
+        if "index" in row:
+            index = int(row["index"])
+            if index in self.held:
+                raise ValueError(f"{self.path}: index {index} is already held by a row; a second row "
+                                 "at one index is refused (not written)")
         data = _csv_line([row[c] for c in self.columns]).encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
@@ -404,37 +443,212 @@ class ResultsTable:
             os.fsync(fd)
         finally:
             os.close(fd)
+        if "index" in row:
+            self.held.add(int(row["index"]))
 
     def read(self) -> pd.DataFrame:
         return _read_csv(self.path)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+# --- reading and checking a table ---------------------------------------------------------------
+#: what the integer columns may hold, by column
+_INT_MINIMUM = {"index": 0, "seed": 0, "arch_seed": 0, "run": 0, "params": 0, "tiles": 0}
+_ACCURACY = "a number in [0, 100] (an accuracy in percent)"
+
+
+def _cell_rule(column: str, ok: bool) -> tuple[str, Any] | None:
+    """(what is allowed, check) for a numeric column; None for text columns.
+
+    ``check(x)`` says whether the float ``x`` is allowed. Failed rows may leave metrics empty
+    (NaN); their counts may be -1 (unknown).
+    """
+    if column in _INT_MINIMUM:
+        low = _INT_MINIMUM[column] if ok or column not in ("params", "tiles") else -1
+        return f"an integer >= {low}", lambda x: math.isfinite(x) and x == int(x) and x >= low
+    if column == "wall_time_s":
+        return "empty or a number >= 0 (seconds)", lambda x: math.isnan(x) or 0 <= x < math.inf
+    if column == "digital_acc" or not ok and column.startswith("acc_") and not column.endswith("_std"):
+        return f"empty or {_ACCURACY}", lambda x: math.isnan(x) or 0 <= x <= 100
+    if column == "avm":
+        if not ok:
+            return "empty or a number in [-100, 100]", lambda x: math.isnan(x) or -100 <= x <= 100
+        return "a number in [-100, 100] (accuracy points lost to drift)", lambda x: -100 <= x <= 100
+    if column.startswith("acc_") and column.endswith("_std"):
+        if not ok:
+            return "empty or a number in [0, 100]", lambda x: math.isnan(x) or 0 <= x <= 100
+        return "a number in [0, 100] (a spread in accuracy points)", lambda x: 0 <= x <= 100
+    if column.startswith("acc_"):
+        return _ACCURACY, lambda x: 0 <= x <= 100
+    return None
+
+
+def _parse_rows(path: Path, text: str) -> tuple[pd.DataFrame, list[str]]:
+    """The table's rows, converted and checked cell by cell, and one message per bad row.
+
+    A bad row is left out of the frame; the message names the file, line (1 is the header),
+    column, value and what is allowed. Column ``_line`` keeps each row's line number.
+    """
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
+        return pd.DataFrame(), []
+    errors: list[str] = []
+    if len(set(header)) != len(header) or any(not h for h in header):
+        return pd.DataFrame(), [f"{path}, line 1: the header {header} has empty or repeated column names"]
+    statuses = ("ok", "failed")
+    rows: list[dict[str, Any]] = []
+    for fields in reader:
+        line = reader.line_num
+
+        def bad(column: str, value: str, allowed: str) -> None:
+            errors.append(f"{path}, line {line}, column {column}: {value!r} is not allowed; allowed: {allowed}")
+
+        if len(fields) != len(header):
+            errors.append(f"{path}, line {line}: {len(fields)} field(s), the header has {len(header)} "
+                          f"(a garbage or hand-edited line?): {','.join(fields)[:60]!r}")
+            continue
+        row: dict[str, Any] = dict(zip(header, fields))
+        status = row.get("status", "ok")
+        if status not in statuses:
+            bad("status", status, "'ok' or 'failed'")
+            continue
+        good = True
+        for column, value in zip(header, fields):
+            rule = _cell_rule(column, status == "ok")
+            if column == "arch":
+                try:
+                    parsed = json.loads(value)
+                except json.JSONDecodeError as e:
+                    bad(column, value[:60], f"an architecture as a JSON object (here: {e})")
+                    good = False
+                    continue
+                if not isinstance(parsed, dict):
+                    bad(column, value[:60], "an architecture as a JSON object")
+                    good = False
+            elif column == "space" and not value:
+                bad(column, value, "a search space name")
+                good = False
+            elif rule is not None:
+                allowed, check = rule
+                try:
+                    x = float(value) if value.strip() else math.nan
+                except ValueError:
+                    x = None
+                if x is None or not check(x):
+                    bad(column, value, allowed)
+                    good = False
+                else:
+                    row[column] = int(x) if column in _INT_MINIMUM else x
+        if good:
+            row["_line"] = line
+            rows.append(row)
+    df = pd.DataFrame(rows, columns=[*header, "_line"])
+    for column in header:
+        if column in _INT_MINIMUM:
+            df[column] = df[column].astype(np.int64)
+        elif _cell_rule(column, True) is not None:
+            df[column] = df[column].astype(float)
+        elif column not in ("arch", "space", "status", "reason"):
+            with contextlib.suppress(ValueError, TypeError):  # other columns: numbers if they all are
+                df[column] = pd.to_numeric(df[column])
+    return df, errors
+
+
+def table_rows(path: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
+    """The checked rows of a results table (column ``_line``: their line numbers) and one
+    message per bad row (which is left out). A torn last line (a killed writer) is ignored.
+
+    Example:
+        >>> df, errors = table_rows("runs/tiny.csv")     # doctest: +SKIP
+    """
+    path = Path(path)
     data = _complete_bytes(path)
     if not data.strip():
-        return pd.DataFrame()
+        return pd.DataFrame(), []
     try:
-        return pd.read_csv(io.BytesIO(data), keep_default_na=True)
-    except Exception as e:  # noqa: BLE001
-        raise ValueError(f"{path}: not a readable results table ({type(e).__name__}: {e})") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a readable results table (not UTF-8 text: {e})") from None
+    return _parse_rows(path, text)
+
+
+def _line_of(message: str) -> int:
+    m = re.search(r", line (\d+)", message)
+    return int(m.group(1)) if m else 0
+
+
+def _raise_first(path: Path, errors: Sequence[str]) -> None:
+    errors = sorted(errors, key=_line_of)
+    if errors:
+        more = (f" (and {len(errors) - 1} more bad row(s); 'analognas dataset check {path}' lists them)"
+                if len(errors) > 1 else "")
+        raise ValueError(errors[0] + more)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """The table's checked rows; a bad row raises ValueError naming file, line and column."""
+    df, errors = table_rows(path)
+    _raise_first(path, errors)
+    return df.drop(columns="_line") if "_line" in df.columns else df
 
 
 @contextlib.contextmanager
 def _exclusive(path: Path) -> Iterator[None]:
-    """Hold an advisory lock on ``<path>.lock`` (released by the OS even on SIGKILL)."""
+    """Hold an advisory lock on ``<path>.lock`` (released by the OS even on SIGKILL).
+
+    The lock file is removed when the build ends. Safe removal: the holder unlinks the file
+    while it still holds the lock, and a process that got a lock re-checks that the lock file
+    at the path is still the one it locked (same inode), else retries; so two processes never
+    hold locks they both take for this table's. A SIGKILLed build leaves an empty lock file
+    that nobody holds: the next build takes it and removes it.
+    """
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks; a single build per table is up to the user
         yield
         return
     lock = path.with_name(path.name + ".lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             raise RuntimeError(f"{path}: another build is writing this table (lock {lock} is held)") from None
+        try:
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # its holder removed it between our open and our lock: take the new one
+    try:
         yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        os.close(fd)
+
+
+def lock_held(path: str | os.PathLike) -> bool:
+    """Whether a build is writing the table at ``path`` now (its lock is held).
+
+    Example:
+        >>> lock_held("runs/none.csv")
+        False
+    """
+    lock = Path(path).with_name(Path(path).name + ".lock")
+    try:
+        import fcntl
+
+        fd = os.open(lock, os.O_RDONLY)
+    except (ImportError, OSError):
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
     finally:
         os.close(fd)
 
@@ -445,6 +659,8 @@ def read_results(path: str | os.PathLike, space: Any = None, include_failed: boo
     ``space`` parses the architectures (``space.from_dict``); by default the space named in
     the table (``search_spaces.get_space``). ``arch_json`` keeps the canonical JSON. Failed
     rows are left out unless ``include_failed``. A torn last line (a killed writer) is ignored.
+    Every row is checked: a bad one raises ValueError naming the file, line, column, value
+    and what is allowed (accuracies in [0, 100], spreads >= 0, ...).
 
     Example:
         >>> df = read_results("runs/tiny.csv", space)        # doctest: +SKIP
@@ -453,27 +669,41 @@ def read_results(path: str | os.PathLike, space: Any = None, include_failed: boo
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such results table")
-    df = _read_csv(p)
-    if df.empty:
+    df, errors = table_rows(p)
+    if df.empty and not errors:
         return df
     missing = [c for c in ("index", "arch", "status") if c not in df.columns]
     if missing:
         raise ValueError(f"{p}: not an analognas results table (missing column(s) {missing})")
-    if not include_failed:
-        df = df[df["status"] == "ok"]
     df = df.sort_values("index", kind="stable").reset_index(drop=True)
-    if "reason" in df.columns:
-        df["reason"] = ["" if pd.isna(r) else str(r) for r in df["reason"]]
-    if space is None:
+    if space is None and len(df):
         from search_spaces import get_space
 
         names = sorted(set(df["space"])) if "space" in df.columns else []
         if len(names) != 1:
             raise ValueError(f"{p}: cannot tell the search space from column 'space' ({names}); pass space=")
         space = get_space(names[0])
+    archs = []
+    for line, text in zip(df["_line"], df["arch"]):
+        try:
+            archs.append(space.from_dict(json.loads(text)))
+        except Exception as e:  # noqa: BLE001 - reported with its line, like every bad cell
+            errors.append(f"{p}, line {line}, column arch: {text[:60]!r} is not allowed; allowed: "
+                          f"an architecture of {space.name} ({e})")
+            archs.append(None)
+    _raise_first(p, errors)
+    repeated = sorted(set(df["index"][df["index"].duplicated()]))
+    if repeated:
+        warnings.warn(f"{p}: indices {repeated[:8]}{' ...' if len(repeated) > 8 else ''} appear more than once "
+                      f"(a table of an older analognas?); 'analognas dataset check {p}' reports it", stacklevel=2)
+    if not include_failed:
+        keep = (df["status"] == "ok").to_numpy()
+        df, archs = df[keep].reset_index(drop=True), [a for a, k in zip(archs, keep) if k]
+    if "reason" in df.columns:
+        df["reason"] = ["" if pd.isna(r) else str(r) for r in df["reason"]]
     df["arch_json"] = df["arch"]
-    df["arch"] = [space.from_dict(json.loads(s)) for s in df["arch_json"]]
-    return df
+    df["arch"] = pd.Series(archs, dtype=object, index=df.index)
+    return df.drop(columns="_line")
 
 
 # --- provenance ---------------------------------------------------------------------------------
@@ -489,6 +719,30 @@ def package_versions() -> dict[str, str | None]:
     out = {name: _version(name) for name in ("analognas", "torch", "aihwkit", "numpy", "pandas")}
     out["python"] = platform.python_version()
     return out
+
+
+def git_commit() -> dict[str, Any] | None:
+    """The git commit of the analognas checkout in use (None when not a git checkout).
+
+    ``{"commit": sha, "dirty": bool}``; dirty means tracked files differ from the commit, so
+    the commit alone does not reproduce the code.
+
+    Example:
+        >>> info = git_commit()
+        >>> info is None or len(info["commit"]) == 40
+        True
+    """
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
 
 
 def _now() -> str:
@@ -652,41 +906,88 @@ class DatasetBuilder:
             self.hardware.check_available()
         return EvalContext(self.space, self.hardware, training, self.evaluation, self.seed)
 
-    def _provenance(self, n_archs: int, executor: Executor | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _provenance(self, done: pd.DataFrame, kind: str, n_archs: int | None, executor: Executor | None,
+                    extra: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Check the table's provenance against this build, close runs that were killed, and
+        record a new run (``finished: null`` until it ends); written before any row."""
         settings = _settings(self.space, self.data(), self.hardware, self.training, self.evaluation,
                              self.seed, self.sampling, self.max_params)
         ppath = provenance_path(self.path)
-        table_rows = self.path.exists() and len(_complete_bytes(self.path).splitlines()) > 1
+        table_rows = not done.empty
+        prov: dict[str, Any] | None = None
         if ppath.exists():
             prov = read_json(ppath)
             if prov.get("format") != TABLE_FORMAT:
-                raise ValueError(f"{ppath}: format {prov.get('format')!r} is not {TABLE_FORMAT!r}")
-            diffs = _differences(prov.get("settings", {}), settings)
-            if diffs and table_rows:
-                raise ValueError(
-                    f"{self.path} was built with other settings; use a new path, or the table's settings:\n  "
-                    + "\n  ".join(diffs)
-                )
-            if diffs:  # nothing evaluated yet: start afresh with these settings
+                if table_rows:
+                    raise ValueError(f"{ppath}: format {prov.get('format')!r} is not {TABLE_FORMAT!r} (a table "
+                                     "of an older analognas); build a new table at a new path")
                 prov = None
+            else:
+                old = dict(prov.get("settings", {}))
+                if isinstance(old.get("hardware"), Mapping):  # tables written before newer hardware fields
+                    old["hardware"] = hardware_dict_with_defaults(old["hardware"])
+                diffs = _differences(old, settings)
+                if diffs and table_rows:
+                    raise ValueError(
+                        f"{self.path} was built with other settings; use a new path, or the table's settings:\n  "
+                        + "\n  ".join(diffs)
+                    )
+                if diffs:  # nothing evaluated yet: start afresh with these settings
+                    prov = None
         elif table_rows:
             raise ValueError(
                 f"{self.path} has rows but no provenance file {ppath.name}; its settings cannot be "
                 "checked, so it is not resumed. Use a new path."
             )
-        else:
-            prov = None
-        run = {"started": _now(), "finished": None, "n_archs": n_archs, "new_rows": 0,
-               "executor": executor.describe() if executor is not None else {"kind": "serial"},
-               "versions": package_versions(), "device": _device_info(self.training)}
         if prov is None:
             prov = {"format": TABLE_FORMAT, "table": self.path.name, "created": _now(),
                     "settings": settings, "dataset_info": self.data().describe(), "runs": []}
-        prov.update(updated=_now(), n_archs=max(n_archs, prov.get("n_archs", 0)),
+        runs = prov.setdefault("runs", [])
+        _close_interrupted(runs, done)
+        run = {"id": max((int(r["id"]) for r in runs), default=0) + 1, "kind": kind,
+               "started": _now(), "finished": None, "outcome": None, "n_archs": n_archs, "new_rows": 0,
+               "executor": executor.describe() if executor is not None else {"kind": "serial"},
+               "argv": list(sys.argv), "git": git_commit(), "versions": package_versions(),
+               "device": _device_info(self.training), **dict(extra or {})}
+        prov.update(updated=_now(), n_archs=max(n_archs or 0, prov.get("n_archs", 0)),
                     versions=run["versions"], device=run["device"])
-        prov.setdefault("runs", []).append(run)
+        runs.append(run)
         write_json(ppath, prov)
         return prov, run
+
+    @contextlib.contextmanager
+    def open_run(self, kind: str = "build", n_archs: int | None = None, executor: Executor | None = None,
+                 extra: Mapping[str, Any] | None = None) -> Iterator["TableRun"]:
+        """Lock the table, record a run in its provenance, and yield a :class:`TableRun` that
+        evaluates architectures into it; the run's end, outcome and row count are recorded
+        on exit (a killed run keeps ``finished: null`` and is closed by the next run).
+
+        Example:
+            >>> with builder.open_run("loop") as run:                     # doctest: +SKIP
+            ...     row = run.evaluate_one(arch)
+        """
+        if kind not in RUN_KINDS:
+            raise ValueError(f"kind={kind!r} is not allowed; allowed: {list(RUN_KINDS)}")
+        ctx = self._context(executor)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive(self.path):
+            data = self.data()
+            table = ResultsTable(self.path, table_columns(self.evaluation))
+            done = table.read()
+            prov, record = self._provenance(done, kind, n_archs, executor, extra)
+            kinds = {int(r["id"]): r.get("kind", "build") for r in prov["runs"]}
+            run = TableRun(self, table, dataclasses.replace(ctx, run=record["id"]), data, record, done, kinds)
+            outcome = "interrupted"
+            try:
+                yield run
+                outcome = "completed"
+            except BaseException as e:
+                outcome = f"stopped: {type(e).__name__}: {e}"[:300]
+                raise
+            finally:
+                record.update(finished=_now(), outcome=outcome, new_rows=run.new_rows)
+                prov["updated"] = _now()
+                write_json(provenance_path(self.path), prov)
 
     # --- the build ----------------------------------------------------------------------
     def build(self, n_archs: int, progress: bool = True, executor: Executor | None = None) -> pd.DataFrame:
@@ -695,52 +996,106 @@ class DatasetBuilder:
         Returns the whole table (``read_results(..., include_failed=True)``).
         """
         _check_int("n_archs", n_archs, 1)
-        ctx = self._context(executor)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with _exclusive(self.path):
-            data = self.data()
-            table = ResultsTable(self.path, table_columns(self.evaluation))
-            prov, run = self._provenance(n_archs, executor)
-            done = table.read()
+        with self.open_run("build", n_archs, executor) as run:
+            done = run.done
             held = {} if done.empty else {  # index -> the architecture the table holds there
                 int(i): json.dumps(json.loads(a), sort_keys=True, separators=(",", ":"))
                 for i, a in zip(done["index"], done["arch"])
             }
             archs = self.architectures(n_archs)
             keys = [arch_key(self.space, a) for a in archs]
-            _warn_if_resampled(held, keys, self.seed)
+            # rows the loop or a retest added sit at indices of their own choosing
+            sampled = {} if done.empty else {int(i): held[int(i)] for i, r in zip(done["index"], done["run"])
+                                             if run.kinds.get(int(r)) == "build"}
+            _warn_if_resampled(sampled, keys, self.seed)
             # an index the table holds is done, even if the sampler now draws another network there
             done_keys = set(held.values())
             jobs = [EvalJob(i, a.to_dict(), arch_seed(self.seed, i))
                     for i, (a, k) in enumerate(zip(archs, keys)) if i not in held and k not in done_keys]
-            new_rows = 0
             bar = _progress_bar(progress, total=n_archs, initial=n_archs - len(jobs), path=self.path)
             owned = executor is not None and not executor.started
             try:
-                if executor is None:
-                    rows = self._run_serial(ctx, jobs, data, bar)
-                else:
-                    spec = self.data_spec
-                    rows = executor.run(ctx, jobs, spec if spec is not None else data)
-                for row in rows:
-                    table.append(row)
-                    new_rows += 1
+                for row in run.evaluate(jobs, executor, bar):
                     bar.update(1)
                     bar.set_postfix_str(f"last {_short(row['arch'], 24)} {_fmt(row)}", refresh=True)
             finally:
                 bar.close()
                 if owned:
                     executor.close()
-                run.update(finished=_now(), new_rows=new_rows)
-                prov["updated"] = _now()
-                write_json(provenance_path(self.path), prov)
         return read_results(self.path, self.space, include_failed=True)
 
-    def _run_serial(self, ctx: EvalContext, jobs: Sequence[EvalJob], data: DatasetBundle,
-                    bar: Any) -> Iterator[dict[str, Any]]:
+
+def _close_interrupted(runs: list[dict[str, Any]], done: pd.DataFrame) -> None:
+    """Mark runs that never finished (killed) as interrupted, with the rows they wrote.
+
+    Called with the table's lock held, so no such run is still going.
+    """
+    counts = done["run"].value_counts() if not done.empty and "run" in done.columns else pd.Series(dtype=int)
+    for r in runs:
+        if r.get("finished") is None and r.get("outcome") is None:
+            r["outcome"] = "interrupted"
+            r["new_rows"] = int(counts.get(r.get("id"), 0))
+
+
+@dataclasses.dataclass
+class TableRun:
+    """One open run on a table (see :meth:`DatasetBuilder.open_run`): evaluates architectures
+    and appends their rows, each tagged with the run's id.
+
+    Attributes:
+        done: the rows the table held when the run started (failed ones included).
+        kinds: the kind of every recorded run (this one included), by run id.
+        new_rows: rows this run has written.
+    """
+
+    builder: DatasetBuilder
+    table: ResultsTable
+    ctx: EvalContext
+    data: DatasetBundle
+    record: dict[str, Any]
+    done: pd.DataFrame
+    kinds: dict[int, str] = dataclasses.field(default_factory=dict)
+    new_rows: int = 0
+
+    def rows_of(self, kind: str) -> int:
+        """Rows the table held at the start that runs of ``kind`` wrote."""
+        if self.done.empty:
+            return 0
+        return int(self.done["run"].map(lambda k: self.kinds.get(int(k)) == kind).sum())
+
+    def next_index(self, start: int = 0) -> int:
+        """The first index from ``start`` on after every index the table holds there."""
+        return max((i for i in self.table.held if i >= start), default=start - 1) + 1
+
+    def evaluate(self, jobs: Sequence[EvalJob], executor: Executor | None = None,
+                 bar: Any = None) -> Iterator[dict[str, Any]]:
+        """Evaluate ``jobs`` (here, or with ``executor``), append each row the moment it is
+        done, and yield it."""
+        if executor is None:
+            rows = self._serial(jobs, bar)
+        else:
+            spec = self.builder.data_spec
+            rows = executor.run(self.ctx, jobs, spec if spec is not None else self.data)
+        for row in rows:
+            self.table.append(row)
+            self.new_rows += 1
+            yield row
+
+    def evaluate_archs(self, archs: Sequence[Any], start: int = 0) -> list[dict[str, Any]]:
+        """Evaluate ``archs`` at the next free indices from ``start`` on (evaluation seeds
+        ``arch_seed(seed, index)`` with the table's seed) and return their rows."""
+        seed = self.ctx.seed
+        start = self.next_index(start)
+        jobs = [EvalJob(start + i, self.builder.space.validate(a).to_dict(), arch_seed(seed, start + i))
+                for i, a in enumerate(archs)]
+        return list(self.evaluate(jobs))
+
+    def _serial(self, jobs: Sequence[EvalJob], bar: Any) -> Iterator[dict[str, Any]]:
         for job in jobs:
-            bar.set_description_str(f"#{job.index} {_short(arch_key(self.space, job.arch))}", refresh=True)
-            yield evaluate_job(ctx, job, data)
+            if bar is not None:
+                bar.set_description_str(f"#{job.index} {_short(arch_key(self.builder.space, job.arch))}",
+                                        refresh=True)
+            yield evaluate_job(self.ctx, job, self.data)
 
 
 def _warn_if_resampled(held: Mapping[int, str], keys: Sequence[str], seed: int) -> None:

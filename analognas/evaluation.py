@@ -32,10 +32,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 from torch.utils.data import Dataset
 
 from .data import DatasetBundle, load_dataset
 from .hardware import AnalogHardware, _known_fields, strided_unfold, strided_unfold_default
+from .simulation import fast_simulation
 from .training import TrainingConfig, accuracy, keep_freed_memory, num_threads, train_hwa
 
 ONE_DAY = 86400.0
@@ -157,14 +159,17 @@ class EvaluationResult:
 
 def drift_accuracies(model: nn.Module, data: DatasetBundle,
                      evaluation: EvaluationConfig = EvaluationConfig(), seed: int = 0,
-                     device: str | torch.device | None = None, strided: bool | None = None) -> np.ndarray:
+                     device: str | torch.device | None = None, strided: bool | None = None,
+                     fast: bool = True, progress: bool = False) -> np.ndarray:
     """Test accuracy (%) of an aihwkit model, shape (n_reps, len(times)).
 
     Each repetition programs the weights anew (``program_analog_weights``), then drifts them to
     each time in turn (``drift_analog_weights(t)`` starts from the programmed weights, so one
     programming serves all times). Seeded: aihwkit draws its noise from torch's RNG.
     ``strided``: compute convolutions through ``hardware.strided_unfold`` (identical values;
-    None: on CUDA only, where it is faster).
+    None: on CUDA only, where it is faster). ``fast``: run the analog layers through
+    :func:`analognas.simulation.fast_simulation` (same physics, faster). ``progress``: a
+    progress bar (tqdm) over the evaluation points.
     """
     if device is None:
         device = next(model.parameters()).device
@@ -174,12 +179,16 @@ def drift_accuracies(model: nn.Module, data: DatasetBundle,
     model.eval()  # aihwkit refuses to program or drift in training mode
     torch.manual_seed(seed)
     acc = np.empty((evaluation.n_reps, len(evaluation.times)))
-    with strided_unfold(model, strided_unfold_default(device) if strided is None else strided):
+    with fast_simulation(model, fast), \
+            strided_unfold(model, strided_unfold_default(device) if strided is None else strided):
+        bar = tqdm(total=acc.size, desc="drift evaluation", unit="point", disable=not progress, leave=False)
         for rep in range(evaluation.n_reps):
             model.program_analog_weights()
             for j, t in enumerate(evaluation.times):
                 model.drift_analog_weights(t)
                 acc[rep, j] = accuracy(model, x, y, batch_size)
+                bar.update()
+        bar.close()
     return acc
 
 
@@ -203,8 +212,11 @@ def evaluate_architecture(
     data_root: str | None = None,
     n_train: int | None = None,
     n_test: int | None = None,
+    progress: bool = False,
 ) -> EvaluationResult:
     """Build, HWA-train and drift-evaluate one architecture of ``space``.
+
+    ``progress``: progress bars (tqdm) over the training steps and the evaluation points.
 
     Everything is checked before training starts: the architecture (``space.validate``), the
     configurations, the device, the tile backend and the data. ``params`` and ``tiles`` come
@@ -231,6 +243,7 @@ def evaluate_architecture(
     arch = space.validate(arch)
     device = training.check_device()
     hardware.check_available()
+    hardware.check_times(evaluation.times)
     if isinstance(dataset, DatasetBundle) and n_train is None and n_test is None:
         data = dataset
     else:
@@ -243,7 +256,7 @@ def evaluate_architecture(
     with num_threads(training.num_threads):
         torch.manual_seed(seed)  # the network's initial weights
         model = space.build(arch, data.input_shape, data.num_classes)
-        outcome = train_hwa(model, data, hardware, training, seed)
+        outcome = train_hwa(model, data, hardware, training, seed, progress)
         del model
         if outcome.status != "ok":
             nan = float("nan")
@@ -253,7 +266,8 @@ def evaluate_architecture(
                 status="failed", reason=outcome.reason, wall_time_s=time.perf_counter() - start,
                 digital_acc=outcome.digital_acc,
             )
-        acc = drift_accuracies(outcome.model_analog, data, evaluation, seed, device)
+        acc = drift_accuracies(outcome.model_analog, data, evaluation, seed, device,
+                               fast=training.simulation == "fast", progress=progress)
     metrics = summarise(acc, evaluation.times)
     return EvaluationResult(**metrics, params=params, tiles=tiles, status="ok",
                             wall_time_s=time.perf_counter() - start, digital_acc=outcome.digital_acc)

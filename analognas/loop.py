@@ -237,7 +237,8 @@ class SurrogateAssistedSearch:
             raise ValueError(f"objective={objective!r} is not allowed; use 'acc_1d', 'acc_1d/std' or a callable")
         self.objective = objective
         self.n_queries = _check_positive_int("n_queries", n_queries)
-        self.n_initial = _check_positive_int("n_initial", n_initial, 2)
+        # 1 is allowed for a run with known evaluations; run() checks that 2 exist before a fit
+        self.n_initial = _check_positive_int("n_initial", n_initial)
         if self.n_initial > self.n_queries:
             raise ValueError(f"n_initial={n_initial} must not exceed n_queries={n_queries}")
         self.batch_per_round = _check_positive_int("batch_per_round", batch_per_round)
@@ -259,31 +260,64 @@ class SurrogateAssistedSearch:
         self.progress = progress
 
     # --- the loop -------------------------------------------------------------------------
-    def run(self) -> LoopResult:
-        """Evaluate ``n_queries`` architectures; return them and the best feasible one."""
+    def run(self, known: pd.DataFrame | None = None) -> LoopResult:
+        """Evaluate ``n_queries`` architectures; return them and the best feasible one.
+
+        ``known``: earlier true evaluations (columns arch, acc_1d, acc_1d_std, avm; NaN for
+        failed ones), e.g. the rows of a results table. The surrogates learn from them, the
+        loop never evaluates them again, and they do not count against ``n_queries``; they
+        appear in ``queried`` with round -1, and count towards ``n_initial``.
+        """
         started = time.perf_counter()
         rng = as_rng(self.seed)
         state = _LoopState()
+        if known is not None and len(known):
+            self._add_known(state, known)
+        n_known = len(state.archs)
+        n_init = min(max(self.n_initial - n_known, 0), self.n_queries)
+        if n_known + n_init < 2:
+            raise ValueError(f"n_initial={self.n_initial} with {n_known} known evaluation(s): the first "
+                             "surrogate needs at least 2 evaluated architectures")
         message = ""
         with tqdm(total=self.n_queries, disable=not self.progress, desc="true evaluations",
                   leave=False) as bar:
-            self._evaluate(state, self._initial(rng), None, 0, bar)
+            if n_init:
+                self._evaluate(state, self._initial(rng, n_init, state), None, 0, bar)
             round_ = 0
-            while len(state.archs) < self.n_queries:
+            while len(state.archs) - n_known < self.n_queries:
                 round_ += 1
-                n = min(self.batch_per_round, self.n_queries - len(state.archs))
+                n = min(self.batch_per_round, self.n_queries - (len(state.archs) - n_known))
                 picks, predicted = self.propose(state, n, int(rng.integers(2**31 - 1)))
                 if not picks:
                     message = "no unevaluated architecture left to propose; "
                     break
                 self._evaluate(state, picks, predicted, round_, bar)
         queried = self._table(state)
-        return self._result(queried, message + f"{len(queried)} true evaluations", started)
+        return self._result(queried, message + f"{len(queried) - n_known} true evaluations", started)
 
-    def _initial(self, rng: np.random.Generator) -> list[Any]:
+    def summary(self, known: pd.DataFrame) -> LoopResult:
+        """The :class:`LoopResult` of ``known`` evaluations alone (nothing is evaluated)."""
+        state = _LoopState()
+        self._add_known(state, known)
+        return self._result(self._table(state), "0 true evaluations", time.perf_counter())
+
+    def _add_known(self, state: _LoopState, known: pd.DataFrame) -> None:
+        missing = [c for c in ("arch", *PREDICTED) if c not in known.columns]
+        if missing:
+            raise ValueError(f"known evaluations need the columns arch, {', '.join(PREDICTED)}; missing {missing}")
+        known = known.drop_duplicates("arch").reset_index(drop=True)
+        got = known[list(PREDICTED)].astype(float)
+        got.insert(0, "round", -1)
+        got["pred_objective"] = np.nan
+        got["pred_avm"] = np.nan
+        self._record(state, list(known["arch"]), got)
+
+    def _initial(self, rng: np.random.Generator, n: int | None = None, state: _LoopState | None = None) -> list[Any]:
+        n = self.n_initial if n is None else n
         sampler = _Sampler(self.space, self.constraints.max_params)
-        pool = _unique_samples(sampler, rng, 10 * self.n_initial, set(), math.inf)
-        return spread_out(self.space, pool, self.n_initial, rng)
+        taken = state.archs if state is not None else []
+        pool = _unique_samples(sampler, rng, 10 * n, set(taken), math.inf)
+        return spread_out(self.space, pool, n, rng, fixed=taken)
 
     def _evaluate(self, state: _LoopState, picks: list[Any], predicted: pd.DataFrame | None,
                   round_: int, bar: Any) -> None:
@@ -298,19 +332,22 @@ class SurrogateAssistedSearch:
         got.insert(0, "round", round_)
         got["pred_objective"] = np.nan if predicted is None else predicted["objective"].to_numpy()
         got["pred_avm"] = np.nan if predicted is None else predicted["avm"].to_numpy()
-        c = self.constraints
-        for a in picks:
-            state.counts[a] = (int(self.space.num_params(a, c.input_shape, c.num_classes)),
-                               int(self.space.num_tiles(a, c.tile_size, c.input_shape, c.num_classes)))
-        state.archs.extend(picks)
-        state.canonical.update(self.space.canonical(a) for a in picks)
-        state.rows.append(got)
+        self._record(state, picks, got)
         bar.update(len(picks))
         if not bar.disable:
             queried = self._table(state)
             feasible = queried[queried["feasible"]]
             if len(feasible):
                 bar.set_postfix(best=f"{feasible['objective'].max():.4g}", refresh=False)
+
+    def _record(self, state: _LoopState, archs: list[Any], got: pd.DataFrame) -> None:
+        c = self.constraints
+        for a in archs:
+            state.counts[a] = (int(self.space.num_params(a, c.input_shape, c.num_classes)),
+                               int(self.space.num_tiles(a, c.tile_size, c.input_shape, c.num_classes)))
+        state.archs.extend(archs)
+        state.canonical.update(self.space.canonical(a) for a in archs)
+        state.rows.append(got)
 
     def propose(self, state: _LoopState, n: int, seed: int) -> tuple[list[Any], pd.DataFrame]:
         """Fit a surrogate on what ``state`` evaluated, search against it, and return the ``n``
@@ -483,3 +520,66 @@ class SurrogateAssistedSearch:
             message += "; no evaluated architecture is feasible: returning the least infeasible"
         metrics = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.drop("arch").items()}
         return LoopResult(queried, row["arch"], metrics, ok, message, time.perf_counter() - started)
+
+
+# --- the loop on a results table, with a training oracle -----------------------------------
+def grow_table(builder: Any, budget: int, constraints: Constraints | None = None,
+               objective: ObjectiveLike = "acc_1d", n_initial: int = 10, batch_per_round: int = 2,
+               search_kwargs: dict[str, Any] | None = None, surrogate_factory: SurrogateFactory | None = None,
+               seed: int = 0, progress: bool = True) -> LoopResult:
+    """Spend ``budget`` real HWA evaluations where the surrogate points, into a results table.
+
+    ``builder`` (an :class:`analognas.dataset.DatasetBuilder`) names the table, the data and
+    the training / evaluation settings. Every row the table holds is a known evaluation the
+    surrogate learns from; each new architecture is trained and drift-evaluated with
+    ``evaluate_architecture`` and appended to the table (with its run id and provenance) the
+    moment it is done; the surrogate is refitted every ``batch_per_round`` evaluations.
+    ``budget`` counts the rows that *all* loop runs on this table added, so rerunning the same
+    call after an interruption spends only what is left (0 left: nothing is evaluated).
+
+    Example:
+        >>> from analognas.dataset import DatasetBuilder
+        >>> b = DatasetBuilder("resnet_like", "runs/grow.csv", "digits", max_params=20_000)   # doctest: +SKIP
+        >>> result = grow_table(b, budget=20, constraints=Constraints(max_params=20_000))    # doctest: +SKIP
+        >>> result.best_metrics["acc_1d"]                                                    # doctest: +SKIP
+    """
+    from .dataset import read_results
+
+    _check_positive_int("budget", budget)
+    data = builder.data()
+    constraints = dataclasses.replace(constraints if constraints is not None else Constraints(),
+                                      input_shape=tuple(data.input_shape), num_classes=data.num_classes)
+    settings = {"budget": budget, "objective": objective if isinstance(objective, str) else repr(objective),
+                "constraints": dataclasses.asdict(constraints), "n_initial": n_initial,
+                "batch_per_round": batch_per_round, "seed": seed}
+    with builder.open_run("loop", extra={"loop": settings}) as run:
+        spent = run.rows_of("loop")
+        known = read_results(builder.path, builder.space, include_failed=True) if not run.done.empty else None
+        remaining = budget - spent
+        # the rounds of a resumed loop differ from an uninterrupted one, but follow from (seed, spent)
+        loop_seed = int(np.random.SeedSequence([seed, spent]).generate_state(1)[0])
+        loop = SurrogateAssistedSearch(
+            builder.space, _training_oracle(run), surrogate_factory, constraints, objective,
+            n_initial=max(1, min(n_initial, remaining)), n_queries=max(remaining, 1),
+            batch_per_round=batch_per_round, search_kwargs=search_kwargs, seed=loop_seed, progress=progress)
+        if remaining <= 0:
+            result = loop.summary(known)
+            result.message = f"the budget of {budget} loop evaluations is spent ({spent} in the table)"
+            return result
+        result = loop.run(known)
+        result.message += f" ({spent + run.new_rows} of the budget of {budget} spent)"
+        return result
+
+
+def _training_oracle(run: Any) -> Oracle:
+    """An oracle that trains and evaluates each architecture into the open table run, one at a
+    time, so that an interruption loses at most the one in progress."""
+
+    def oracle(archs: Sequence[Any]) -> pd.DataFrame:
+        from .dataset import LOOP_INDEX_START
+
+        rows = [run.evaluate_archs([a], start=LOOP_INDEX_START)[0] for a in archs]
+        return pd.DataFrame([{k: float(r[k]) for k in PREDICTED} for r in rows], columns=list(PREDICTED))
+
+    return oracle
+

@@ -83,10 +83,14 @@ def plot_drift(curves: Mapping[str, Mapping[float, tuple[float, float]]], path: 
 
 
 def plot_xy(x: Any, y: Any, path: str | os.PathLike, xlabel: str, ylabel: str, title: str = "",
-            labels: Any = None) -> Path:
-    """A labelled scatter/line plot for sweeps (e.g. acc_1d against ADC bits)."""
+            labels: Any = None, line: bool = True) -> Path:
+    """A labelled line plot for sweeps (e.g. acc_1d against ADC bits); ``line=False``: a
+    scatter, for points that are not a series (joining them would draw a zigzag)."""
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
-    ax.plot(x, y, "o-")
+    if line:
+        ax.plot(x, y, "o-")
+    else:
+        ax.scatter(x, y, s=12, alpha=0.6)
     if labels is not None:
         for xi, yi, li in zip(x, y, labels):
             ax.annotate(str(li), (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)

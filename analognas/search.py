@@ -43,6 +43,8 @@ from analognas.cost import HERMES_ONE_PHASE, IMCChip, totals_encoded, totals_man
 from search_spaces.base import SearchSpace, Seed, as_rng, pick
 
 PREDICTED = ("acc_1d", "acc_1d_std", "avm")
+#: generations of an evolutionary search given neither ``iterations`` nor a time budget
+DEFAULT_ITERATIONS = 100
 #: a value exactly at a limit breaks the strict inequality by this much (in limit units)
 _AT_LIMIT = 1e-6
 
@@ -201,6 +203,13 @@ class Objective:
     """
 
     NAMES = ("acc_1d/std", "acc_1d")
+    #: what each named objective computes, in words (for --help, printouts and result.json)
+    FORMULAS = {
+        "acc_1d/std": "z(acc_1d score) - z(log acc_1d_std): the acc_1d ranking score and the log of the "
+                      "predicted spread, each standardised (median, IQR) on the first population scored; "
+                      "not a ratio",
+        "acc_1d": "the surrogate's acc_1d ranking score",
+    }
 
     def __init__(self, spec: ObjectiveLike = "acc_1d/std") -> None:
         if isinstance(spec, Objective):
@@ -213,6 +222,11 @@ class Objective:
     @property
     def name(self) -> str:
         return self.spec if isinstance(self.spec, str) else getattr(self.spec, "__name__", "custom")
+
+    @property
+    def formula(self) -> str:
+        """What the objective computes, in words."""
+        return self.FORMULAS[self.spec] if isinstance(self.spec, str) else "a user-defined function of the predictions"
 
     def calibrate(self, cols: dict[str, np.ndarray]) -> None:
         """Freeze the reference scale from a first sample of predictions (once)."""
@@ -281,6 +295,7 @@ class SearchResult:
         message: how the search ended, in words.
         elapsed_s: wall-clock seconds of ``run``.
         n_scored: architectures scored.
+        interrupted: whether Ctrl-C ended the search before its limits did.
         history: one row per scored architecture (no duplicates), in scoring order: generation,
             arch, acc_1d, acc_1d_std, avm (predicted), params, tiles (exact; tiles <NA> unless
             counted, see ``count_tiles``), feasible, violation, objective.
@@ -298,6 +313,8 @@ class SearchResult:
     elapsed_s: float = 0.0
     n_scored: int = 0
     archive: "Archive | None" = dataclasses.field(default=None, repr=False, compare=False)
+    #: True when Ctrl-C ended the search early (``best`` is the best of what was scored)
+    interrupted: bool = False
 
     @functools.cached_property
     def history(self) -> pd.DataFrame:
@@ -841,7 +858,9 @@ class EvolutionarySearch(SearchStrategy):
 
     The search stops after ``iterations`` generations, or when ``time_budget_s`` has passed
     (checked before every batch, so it overruns by at most one batch), or when no unscored
-    architecture can be found (a small space is exhausted).
+    architecture can be found (a small space is exhausted). With a time budget and
+    ``iterations=None`` (the default) the budget alone ends the run; with neither, it runs
+    :data:`DEFAULT_ITERATIONS` generations.
 
     Args:
         space: the search space (its sample, mutate, crossover, num_params, num_tiles, encode).
@@ -849,7 +868,8 @@ class EvolutionarySearch(SearchStrategy):
         constraints: the limits (default: none).
         objective: ``"acc_1d/std"``, ``"acc_1d"`` or a callable (see :class:`Objective`).
         population_size: individuals per generation (paper: 200); the best half survives.
-        iterations: generations after the initial population.
+        iterations: generations after the initial population (None: as many as the time
+            budget allows; without a budget, :data:`DEFAULT_ITERATIONS`).
         time_budget_s: wall-clock budget in seconds (None: no budget).
         seed: int or numpy Generator; the same int gives the same search.
         mutation_rate: probability that a crossover child is also mutated.
@@ -879,7 +899,7 @@ class EvolutionarySearch(SearchStrategy):
         constraints: Constraints | None = None,
         objective: ObjectiveLike = "acc_1d/std",
         population_size: int = 200,
-        iterations: int = 100,
+        iterations: int | None = None,
         time_budget_s: float | None = None,
         seed: Seed = 0,
         mutation_rate: float = 0.5,
@@ -899,7 +919,7 @@ class EvolutionarySearch(SearchStrategy):
             raise ValueError(f"encoded=True needs a space with encoded operations; {space!r} has none")
         self.encoded = encoded
         self.population_size = _check_positive_int("population_size", population_size, 2)
-        self.iterations = _check_positive_int("iterations", iterations, 0)
+        self.iterations = None if iterations is None else _check_positive_int("iterations", iterations, 0)
         self.mutation_rate = _check_probability("mutation_rate", mutation_rate)
         self.crossover_prob = _check_probability("crossover_prob", crossover_prob)
         n_children = self.population_size - self.population_size // 2
@@ -909,24 +929,40 @@ class EvolutionarySearch(SearchStrategy):
         self.pool_factor = _check_positive_int("pool_factor", pool_factor)
         self.count_tiles = count_tiles
 
+    @property
+    def max_generations(self) -> float:
+        """The generations this search may run: ``iterations``; when that is None, unlimited
+        (``inf``) under a time budget, else :data:`DEFAULT_ITERATIONS`."""
+        if self.iterations is not None:
+            return self.iterations
+        return math.inf if self.time_budget_s is not None else DEFAULT_ITERATIONS
+
     def run(self) -> SearchResult:
-        """Search; return the best feasible architecture found and the history."""
+        """Search; return the best feasible architecture found and the history.
+
+        Ctrl-C (KeyboardInterrupt) ends the search early and returns what was scored so far,
+        with ``interrupted`` True and the message saying so."""
         encoded = bool(getattr(self.space, "has_encoded_ops", False)) and self.encoded is not False
         started, deadline, archive = self._start(self.batch_size, self.count_tiles, encoded)
         children = self._children_encoded if encoded else self._children
         score = archive.score_encoded if encoded else archive.score
         rng = as_rng(self.seed)
         sampler = _Sampler(self.space, self.constraints.max_params)
-
-        population = archive.score(self._initial_population(archive, sampler, rng, deadline), 0, deadline)
-        stop = "time budget reached during the initial population" if time.perf_counter() >= deadline else ""
-        bar = tqdm(total=self.iterations, disable=not self.progress, desc="evolution", leave=False)
-        generation = 0
+        iterations = self.max_generations
+        # with a budget, the bar counts seconds: the budget is what ends the run
+        bar = tqdm(total=self.time_budget_s if math.isinf(iterations) else iterations,
+                   disable=not self.progress, desc="evolution", leave=False,
+                   unit="s" if math.isinf(iterations) else "it",
+                   bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{postfix}]" if math.isinf(iterations) else None)
+        generation, stop, interrupted = 0, "", False
         try:
-            self._show(bar, archive, population)
-            while not stop and generation < self.iterations:
+            population = archive.score(self._initial_population(archive, sampler, rng, deadline), 0, deadline)
+            if time.perf_counter() >= deadline:
+                stop = "time budget reached during the initial population"
+            self._show(bar, archive, population, started, generation)
+            while not stop and generation < iterations:
                 if time.perf_counter() >= deadline:
-                    stop = f"time budget of {self.time_budget_s} s reached"
+                    stop = f"time budget of {self.time_budget_s:g} s reached"
                     break
                 generation += 1
                 survivors = archive.order(population)[: self.population_size // 2]
@@ -935,16 +971,20 @@ class EvolutionarySearch(SearchStrategy):
                     stop = "no unscored architecture left to try (search space exhausted)"
                     break
                 population = np.concatenate([survivors, score(kids, generation, deadline)])
-                bar.update(1)
-                self._show(bar, archive, population)
+                self._show(bar, archive, population, started, generation)
+        except KeyboardInterrupt:
+            # keep what was scored: the caller gets the best so far and the history
+            stop, interrupted = "interrupted (Ctrl-C)", True
         finally:
             bar.close()
         if not stop:
-            stop = f"{self.iterations} iterations done"
+            stop = f"{iterations} iterations done"
         message = f"{stop}; {len(archive)} architectures scored in {generation} generations"
         if sampler.note:
             message += f"; {sampler.note}"
-        return archive.result(message, started)
+        result = archive.result(message, started)
+        result.interrupted = interrupted
+        return result
 
     # --- steps ----------------------------------------------------------------------------
     def _initial_population(self, archive: Archive, sampler: _Sampler, rng: np.random.Generator,
@@ -1068,11 +1108,16 @@ class EvolutionarySearch(SearchStrategy):
             return child
         return self.space.mutate(a, rng)
 
-    def _show(self, bar: Any, archive: Archive, population: np.ndarray) -> None:
+    def _show(self, bar: Any, archive: Archive, population: np.ndarray, started: float,
+              generation: int) -> None:
         if bar.disable or len(population) == 0:
             return
-        # selection is elitist, so the population always holds the best scored so far
+        timed = math.isinf(self.max_generations)
+        bar.n = min(time.perf_counter() - started, bar.total) if timed else generation
+        # selection is elitist, so the population always holds the best scored so far; the
+        # value shown is the objective the search maximises (see Objective), under its name
         best = archive.order(population)[0]
-        bar.set_postfix(best=f"{archive.col('objective')[best]:.4g}",
-                        feasible=bool(archive.col("violation")[best] == 0), scored=len(archive),
+        bar.set_postfix({f"best {archive.objective.name}": f"{archive.col('objective')[best]:.4g}",
+                         "feasible": bool(archive.col("violation")[best] == 0), "scored": len(archive)},
                         refresh=False)
+        bar.refresh()

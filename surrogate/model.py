@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import importlib.metadata
+import json
 import os
 import platform
 import warnings
@@ -33,6 +34,7 @@ import xgboost as xgb
 
 from analognas.io import atomic_write_bytes, read_json, write_json
 
+from .domain import SurrogateDomain
 from .features import feature_matrix, feature_matrix_encoded
 from .metrics import kendall_tau
 from .stacked import stack_boosters
@@ -82,6 +84,37 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 #: the error floor (points) under the AVM share, so near-perfect networks do not divide by ~0
 _MIN_ERROR = 1.0
+
+
+#: the surrogates shipped inside the analognas package, per space (folders under analognas/data)
+SHIPPED_SURROGATES = {"resnet_like": "resnet_like/surrogate", "nb201": "nb201/surrogate"}
+
+
+def default_surrogate_path(space_name: str) -> Path:
+    """The folder of the surrogate shipped inside the package for ``space_name``.
+
+    Example:
+        >>> default_surrogate_path("nb201").name
+        'surrogate'
+    """
+    from importlib.resources import files
+
+    if space_name not in SHIPPED_SURROGATES:
+        raise ValueError(f"no surrogate is shipped for space {space_name!r}; shipped: {sorted(SHIPPED_SURROGATES)}")
+    return Path(str(files("analognas") / "data" / SHIPPED_SURROGATES[space_name]))
+
+
+def domain_of(path: str | os.PathLike) -> SurrogateDomain | None:
+    """The domain recorded in a saved surrogate's metadata, without loading its models (None
+    when the folder has no metadata or the metadata no domain)."""
+    meta_path = Path(path) / METADATA_FILE
+    if not meta_path.is_file():
+        return None
+    domain = read_json(meta_path).get("domain")
+    try:
+        return None if domain is None else SurrogateDomain.from_dict(domain)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{meta_path}: field 'domain': {e}") from None
 
 
 class NotFittedError(RuntimeError):
@@ -137,6 +170,41 @@ def space_settings(space: Any) -> dict[str, Any]:
             if not k.startswith("_") and isinstance(v, (int, float, str, bool))}
 
 
+def _load_booster(path: Path) -> xgb.Booster:
+    """One saved XGBoost JSON model, with an error naming the file when it is missing, empty
+    or damaged (XGBoost itself aborts the process on an empty buffer)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: model file missing from the surrogate folder")
+    data = path.read_bytes()
+    if not data:
+        raise ValueError(f"{path}: empty model file (0 bytes); copy or train the surrogate again")
+    try:
+        json.loads(data)
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+        raise ValueError(f"{path}: damaged model file, not valid JSON ({e}); it may be truncated: "
+                         "copy or train the surrogate again") from None
+    booster = xgb.Booster()
+    try:
+        booster.load_model(bytearray(data))
+    except xgb.core.XGBoostError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "unreadable"
+        raise ValueError(f"{path}: XGBoost cannot read this model ({first})") from None
+    return booster
+
+
+def _params_range(table: Any, rows: np.ndarray) -> dict[str, int | None]:
+    """``params_min``/``params_max`` of the table's ``params`` column over ``rows`` (None
+    without that column)."""
+    try:
+        params = np.asarray(table["params"], dtype=np.float64).ravel()
+    except (KeyError, IndexError, TypeError, ValueError):
+        return {}
+    params = params[rows & np.isfinite(params)] if params.size == rows.size else params[:0]
+    if not params.size:
+        return {}
+    return {"params_min": int(params.min()), "params_max": int(params.max())}
+
+
 def _column(table: Any, name: str, n: int) -> np.ndarray:
     try:
         col = table[name]
@@ -184,6 +252,8 @@ class AnalogSurrogate:
         # blend of two differently scaled outputs never depends on the batch being scored.
         self.scaling_: dict[str, Any] = {}
         self.n_train_: dict[str, int] = {}
+        #: what the model was fitted on (see SurrogateDomain); set by fit, saved and loaded
+        self.domain_: SurrogateDomain | None = None
 
     def __repr__(self) -> str:
         return f"AnalogSurrogate(space={self.space!r}, seed={self.seed}, n_jobs={self.n_jobs})"
@@ -250,6 +320,8 @@ class AnalogSurrogate:
         self.boosters_ = boosters
         self.scaling_ = scaling
         self.n_train_ = n_train
+        self.domain_ = SurrogateDomain(space=self.space.name, n_rows=int(ok.sum()),
+                                       **_params_range(table, ok))
         return self
 
     def _fit_target(self, target: str, X: np.ndarray, y: np.ndarray
@@ -320,6 +392,10 @@ class AnalogSurrogate:
         pred = [self._from_raw(t, raw, self.scaling_) for t in TARGETS]
         if self.params["avm_per_error"]:
             pred[2] = pred[2] * _error(pred[0])
+        # A spread is never negative, though the regressor can predict slightly below 0. AVM
+        # stays signed: tables hold small negative AVMs (test noise around a loss near 0), and
+        # their order among near-zero networks is what the AVM model ranks.
+        pred[1] = np.maximum(pred[1], 0.0)
         # one 2-d block with a ready column index: 5x faster than a dict of columns
         return pd.DataFrame(np.column_stack(pred), index=pd.RangeIndex(len(X)), columns=_TARGET_INDEX, copy=False)
 
@@ -425,6 +501,7 @@ class AnalogSurrogate:
             "seed": self.seed,
             "scaling": self.scaling_,
             "n_train": self.n_train_,
+            "domain": None if self.domain_ is None else self.domain_.to_dict(),
             "versions": _versions(),
         }
 
@@ -477,10 +554,7 @@ class AnalogSurrogate:
         boosters = {}
         # Our fixed file names, never paths taken from the metadata.
         for key, fname in MODEL_FILES.items():
-            if not (folder / fname).is_file():
-                raise FileNotFoundError(f"{folder / fname}: model file missing from the surrogate folder")
-            booster = xgb.Booster()
-            booster.load_model(bytearray((folder / fname).read_bytes()))
+            booster = _load_booster(folder / fname)
             booster.set_param({"nthread": n_jobs})
             if booster.num_features() != len(names):
                 raise ValueError(f"{folder / fname}: model has {booster.num_features()} features, "
@@ -490,4 +564,10 @@ class AnalogSurrogate:
         model.boosters_ = boosters
         model.scaling_ = {k: list(v) for k, v in meta["scaling"].items()}
         model.n_train_ = dict(meta["n_train"])
+        # a model saved before domains were recorded knows its space and row count
+        domain = meta.get("domain") or {"space": saved["name"], "n_rows": model.n_train_.get("acc_1d")}
+        try:
+            model.domain_ = SurrogateDomain.from_dict(domain)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{folder / METADATA_FILE}: field 'domain': {e}") from None
         return model

@@ -18,7 +18,8 @@ def test_search_meets_an_energy_limit_and_reports_the_costs(tmp_path, capsys, sp
     assert code == 0
     result = json.loads((tmp_path / "result.json").read_text())
     s = get_space(space)
-    cost = network_cost(s, s.from_dict(result["arch"]), HERMES_FOUR_PHASE)
+    k = result["constraints"]  # the input shape defaults to the surrogate's table's
+    cost = network_cost(s, s.from_dict(result["arch"]), HERMES_FOUR_PHASE, tuple(k["input_shape"]), k["num_classes"])
     assert result["feasible"] and result["cost"] == cost.summary()
     assert cost.energy_j < limit and cost.chips == 1
     assert result["constraints"]["max_energy_j"] == limit and result["constraints"]["chip"]["tops"] == 16.1

@@ -15,6 +15,7 @@ pytest.importorskip("distributed")
 from _build_script import DATA, EVALUATION, SPACE, TRAINING
 from analognas.dataset import build_dataset
 from analognas.distributed import DaskExecutor, _worker_gpu
+from analognas.provenance import check_provenance
 
 N = 4
 # wall_time_s differs from run to run; everything else must be identical
@@ -74,6 +75,8 @@ def test_killing_a_worker_mid_task_loses_nothing(serial, executor, tmp_path):
     assert len(path.read_bytes().splitlines()) == n + 1
     assert (df["status"] == "ok").all()
     pd.testing.assert_frame_equal(df.iloc[:N][METRICS], serial[METRICS])
+    report = check_provenance(path)  # rows from the workers carry the run's id
+    assert report.consistent and report.runs[-1]["rows"] == n, report.format()
 
 
 def test_in_memory_dataset_is_broadcast(serial, executor, tmp_path):

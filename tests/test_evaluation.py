@@ -15,6 +15,7 @@ from analognas import (
     TrainingConfig,
     evaluate_architecture,
     load_dataset,
+    to_analog,
 )
 from analognas.evaluation import DEFAULT_TIMES
 from search_spaces import InvalidArchitectureError, NB201Space, ResNetLikeSpace
@@ -49,10 +50,31 @@ def test_metrics_in_range_and_consistent(result, digits):
     assert r.wall_time_s > 0
 
 
-def test_std_over_reprogrammings_is_real(result):
-    # each repetition re-draws programming noise, so accuracies differ between repetitions
-    assert any(std > 0 for _, std in result.acc_by_time.values())
-    assert result.acc_1d_std > 0
+def test_std_over_reprogrammings_is_real(digits):
+    # Output noise and read noise off: only the programming (its noise and the drift coefficients
+    # drawn with it) can make repetitions differ. An evaluation that programmed the weights once
+    # and reused them for every repetition would give std 0 here (checked by breaking
+    # drift_accuracies that way), where output noise alone used to give std > 0.
+    quiet = AnalogHardware(out_noise=0.0, read_noise_scale=0.0)
+    torch.manual_seed(0)
+    analog = to_analog(torch.nn.Sequential(torch.nn.Linear(64, 10)), quiet)
+    analog.eval()
+    x = digits.test.tensors[0][:50].flatten(1)
+
+    def after_drift(program: bool) -> torch.Tensor:
+        if program:
+            analog.program_analog_weights()
+        analog.drift_analog_weights(86400.0)
+        with torch.no_grad():
+            return analog(x)
+
+    first = after_drift(program=True)
+    assert torch.equal(after_drift(program=False), first)  # nothing random left but programming
+    assert not torch.allclose(after_drift(program=True), first)  # a new programming differs
+    r = evaluate_architecture(SPACE, ARCH, digits, hardware=quiet, training=TRAIN,
+                              evaluation=EvaluationConfig(n_reps=4), seed=0)
+    assert r.status == "ok"
+    assert r.acc_1d_std > 0 and all(std > 0 for _, std in r.acc_by_time.values())
 
 
 def test_all_metrics_reproducible_with_a_seed(result, digits):
@@ -140,3 +162,13 @@ def test_evaluation_config_dict_round_trip():
     assert EvaluationConfig(times=[60, 86400]).times == (60.0, 86400.0)
     with pytest.raises(ValueError, match="unknown field"):
         EvaluationConfig.from_dict({"reps": 2})
+
+
+def test_progress_bars_show_training_and_evaluation_only_when_asked(capsys, digits):
+    small = load_dataset("digits", n_train=64, n_test=32)
+    config = TrainingConfig(pretrain_epochs=1, epochs=1, batch_size=32, num_threads=1)
+    evaluate_architecture(SPACE, ARCH, small, training=config, evaluation=EvaluationConfig(n_reps=1), progress=True)
+    err = capsys.readouterr().err
+    assert "digital pre-training" in err and "analog fine-tuning" in err and "drift evaluation" in err
+    evaluate_architecture(SPACE, ARCH, small, training=config, evaluation=EvaluationConfig(n_reps=1))
+    assert "drift evaluation" not in capsys.readouterr().err

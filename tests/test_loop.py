@@ -140,3 +140,64 @@ def test_rank_puts_likely_infeasible_candidates_after_the_rest():
     assert loop._rank(_LoopState(), cands.copy(), queried, errors)[0] == 0
     loop.min_feasible_prob = 0.5
     assert loop._rank(_LoopState(), cands.copy(), queried, errors)[0] == 1
+
+
+# --- the loop on a results table with a real training oracle (issue 16 item 6) -----------------
+def test_grow_table_trains_appends_refits_and_resumes_after_an_interruption(tmp_path):
+    import json
+
+    from _build_script import DATA, EVALUATION, SPACE, TRAINING
+    from analognas.dataset import DatasetBuilder, provenance_path, read_results
+    from analognas.loop import grow_table
+    from analognas.provenance import check_provenance
+
+    path = tmp_path / "grow.csv"
+    builder = DatasetBuilder(SPACE, path, training=TRAINING, evaluation=EVALUATION, **DATA)
+    builder.build(2, progress=False)  # a small sampled table to start from
+    fits = []
+
+    def interrupted_on_the_second_fit(space, seed):
+        fits.append(seed)
+        if len(fits) == 2:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C in round 2
+        return small_surrogate(space, seed)
+
+    kwargs = dict(budget=3, n_initial=2, batch_per_round=1, seed=0, progress=False,
+                  search_kwargs={"population_size": 20, "iterations": 3})
+    with pytest.raises(KeyboardInterrupt):
+        grow_table(builder, surrogate_factory=interrupted_on_the_second_fit, **kwargs)
+    runs = json.loads(provenance_path(path).read_text())["runs"]
+    assert runs[-1]["kind"] == "loop" and runs[-1]["new_rows"] == 1
+    assert runs[-1]["outcome"].startswith("stopped: KeyboardInterrupt")
+    assert len(read_results(path, include_failed=True)) == 3  # the first loop evaluation is kept
+
+    result = grow_table(builder, surrogate_factory=small_surrogate, **kwargs)  # resume: 2 left
+    df = read_results(path, include_failed=True)
+    # loop rows sit apart from the sampled sequence, which a later build may extend
+    assert list(df["index"]) == [0, 1, 1_000_000, 1_000_001, 1_000_002] and df["arch_json"].is_unique
+    assert (df["status"] == "ok").all() and df["acc_1d"].between(0, 100).all()
+    assert list(df["run"]) == [1, 1, 2, 3, 3]
+    assert (result.queried["round"] == -1).sum() == 3 and (result.queried["round"] > 0).sum() == 2
+    assert "3 of the budget of 3 spent" in result.message
+    report = check_provenance(path)
+    assert report.consistent, report.format()
+
+    again = grow_table(builder, surrogate_factory=small_surrogate, **kwargs)  # nothing left
+    assert len(read_results(path, include_failed=True)) == 5 and "is spent" in again.message
+    assert again.best_metrics["acc_1d"] == df["acc_1d"].max()
+
+
+def test_known_evaluations_are_learnt_from_never_repeated_and_not_counted():
+    space = NB201Space()
+    known_archs = space.sample_many(6, rng=3)
+    known = CountingOracle()(known_archs).assign(arch=pd.Series(known_archs, dtype=object))
+    oracle = CountingOracle()
+    result = SurrogateAssistedSearch(space, oracle, small_surrogate, Constraints(max_avm=1.0),
+                                     n_initial=4, n_queries=5, batch_per_round=5,
+                                     search_kwargs={"population_size": 30, "iterations": 5},
+                                     seed=2, progress=False).run(known)
+    assert len(oracle.asked) == 5 and not set(oracle.asked) & set(known_archs)  # 6 known >= n_initial: no initial sample
+    assert result.queried["round"].tolist() == [-1] * 6 + [1] * 5
+    with pytest.raises(ValueError, match="at least 2 evaluated"):
+        SurrogateAssistedSearch(space, CountingOracle(), small_surrogate, n_initial=1, n_queries=3,
+                                progress=False).run(known.iloc[:0])

@@ -296,3 +296,42 @@ def test_time_budget_is_honoured_with_a_real_surrogate():
     assert "time budget" in result.message
     assert result.n_scored > 100
     _check_exact(space, Constraints(max_params=1_000_000, max_tiles=10**9), result.best)
+
+
+# --- issue 17: the budget is the budget used; Ctrl-C keeps what was scored; names ----------------
+def test_a_time_budget_without_iterations_is_used_in_full():
+    # a small population on the toy makes 100 generations (the old default) take ~0.1 s
+    budget = 1.0
+    result = nb201_search(iterations=None, time_budget_s=budget, population_size=6).run()
+    assert result.elapsed_s >= 0.9 * budget, result.message
+    assert "time budget of 1 s reached" in result.message or "exhausted" in result.message
+    # without a budget the default number of generations still ends the run
+    assert "100 iterations done" in nb201_search(iterations=None, population_size=6).run().message
+
+
+class _InterruptAfter:
+    """The toy surrogate, with Ctrl-C arriving during its ``calls``-th prediction."""
+
+    def __init__(self, calls: int) -> None:
+        self.toy, self.calls = NB201Toy(), calls
+
+    def predict(self, archs):
+        self.calls -= 1
+        if self.calls == 0:
+            raise KeyboardInterrupt
+        return self.toy.predict(archs)
+
+
+def test_ctrl_c_returns_the_best_and_history_scored_so_far():
+    result = nb201_search(surrogate=_InterruptAfter(4), iterations=50).run()
+    assert result.interrupted and "interrupted" in result.message
+    assert result.n_scored > 0 and len(result.history) == result.n_scored
+    assert result.best_prediction["objective"] == result.history.loc[result.history["feasible"], "objective"].max()
+    assert not nb201_search(iterations=2).run().interrupted
+
+
+def test_progress_bar_names_the_objective_it_shows(capsys):
+    nb201_search(iterations=3, progress=True).run()
+    err = capsys.readouterr().err
+    assert "best acc_1d/std=" in err and "best=" not in err
+    assert "z(acc_1d score) - z(log acc_1d_std)" in Objective("acc_1d/std").formula

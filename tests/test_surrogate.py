@@ -285,3 +285,56 @@ def test_a_model_saved_before_avm_per_error_loads_as_before(tmp_path):
     loaded = AnalogSurrogate.load(path)
     assert loaded.params["avm_per_error"] is False
     pd.testing.assert_frame_equal(loaded.predict(archs), old.predict(archs), check_exact=True)
+
+
+# --- issue 17: spreads are never negative; the domain is recorded; damaged files are named -------
+def test_predicted_spread_is_never_negative():
+    space = NB201Space()
+    archs, table = _synthetic(space, 200, seed=3)
+    table["acc_1d_std"] = table["avm"] / 10  # about half below 0: the regressor follows it there
+    model = AnalogSurrogate(space, params=SMALL, n_jobs=1).fit(archs, table)
+    X = model._features(archs)
+    raw = model._from_raw("acc_1d_std", model._raw(X.astype(np.float32)), model.scaling_)
+    assert (raw < 0).any()  # the model itself does predict negative spreads here
+    assert (model.predict(archs)["acc_1d_std"] >= 0).all()
+    assert (model.predict(archs)["avm"] < 0).any()  # AVM stays signed
+
+
+def test_domain_is_recorded_at_fit_saved_and_read_back(tmp_path):
+    import dataclasses
+
+    from surrogate import SurrogateDomain
+    from surrogate.model import domain_of
+
+    space = NB201Space()
+    archs, table = _synthetic(space, 80, seed=4)
+    table["params"] = [space.num_params(a) for a in archs]
+    model = AnalogSurrogate(space, params=SMALL, n_jobs=1).fit(archs, table)
+    assert model.domain_ == SurrogateDomain(space="nb201", n_rows=80, params_min=int(table["params"].min()),
+                                            params_max=int(table["params"].max()))
+    model.domain_ = dataclasses.replace(model.domain_, dataset="cifar10", input_shape=(3, 32, 32),
+                                        cv_kendall_tau={"acc_1d": 0.5}, cv_folds=3)
+    path = model.save(tmp_path / "m")
+    assert AnalogSurrogate.load(path).domain_ == model.domain_ == domain_of(path)
+    assert "dataset cifar10, inputs 3x32x32" in model.domain_.describe()
+    assert model.domain_.outside(params=10**9) and not model.domain_.outside(params=int(table["params"].max()))
+    # a model saved before domains existed still knows its space and rows
+    meta = json.loads((path / "metadata.json").read_text())
+    del meta["domain"]
+    (path / "metadata.json").write_text(json.dumps(meta))
+    assert AnalogSurrogate.load(path).domain_ == SurrogateDomain(space="nb201", n_rows=80)
+    meta["domain"] = {"space": "nb201", "colour": "red"}
+    (path / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="field 'domain'.*colour"):
+        AnalogSurrogate.load(path)
+
+
+def test_empty_or_truncated_model_file_is_an_error_naming_it(fitted, tmp_path):
+    path = fitted.save(tmp_path / "m")
+    good = (path / "avm.json").read_bytes()
+    for damaged, message in ((b"", "empty model file"), (good[:3000], "damaged model file"),
+                             (b'{"learner": 1}', "XGBoost cannot read this model")):
+        (path / "avm.json").write_bytes(damaged)
+        with pytest.raises(ValueError, match=message) as e:
+            AnalogSurrogate.load(path)
+        assert str(path / "avm.json") in str(e.value)

@@ -45,7 +45,6 @@ n = 200 if args.quick else 2000
 archs = space.sample_many(n, rng=1, max_params=1_000_000)
 params = np.array([space.num_params(a) for a in archs])
 tiles = np.array([space.num_tiles(a, tile_size=256) for a in archs])
-order = np.argsort(params)
-path = plot_xy(params[order], tiles[order], args.output / "tiles_vs_params.png",
-               "parameters", "crossbar tiles (256x256)", f"{n} sampled architectures")
+path = plot_xy(params, tiles, args.output / "tiles_vs_params.png",
+               "parameters", "crossbar tiles (256x256)", f"{n} sampled architectures", line=False)
 print(f"median {int(np.median(tiles))} tiles; plot written to {path}")

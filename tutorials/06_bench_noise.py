@@ -17,13 +17,14 @@ from math import comb
 
 import numpy as np
 
-from _common import tutorial_args
+from _common import require_bench, tutorial_args
 from analognas.plots import plot_xy
 from search_spaces import NB201Space
 from surrogate import load_analognas_bench
 
 MAX_AVM = 1.0
 args = tutorial_args(__doc__)
+require_bench()
 space = NB201Space()
 bench = load_analognas_bench()
 bench["network"] = [space.canonical(a).ops for a in bench["arch"]]

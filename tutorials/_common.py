@@ -15,3 +15,15 @@ def tutorial_args(description: str) -> argparse.Namespace:
     args.output = Path(args.output)
     args.output.mkdir(parents=True, exist_ok=True)
     return args
+
+
+def require_bench() -> None:
+    """Stop at once, with one line naming the install extra, when AnalogNAS-Bench (the
+    ``analog-nasbench`` distribution) is missing, rather than after the tutorial's other work."""
+    from surrogate.bench import find_bench_file
+
+    try:
+        find_bench_file()
+    except ImportError:
+        raise SystemExit("this tutorial needs AnalogNAS-Bench: install it with "
+                         "pip install 'analognas[bench]' (or pip install analog-nasbench)") from None

@@ -1,0 +1,308 @@
+"""AnalogNAS's claim, tested: a searched network against the standard ResNet of its size.
+
+AnalogNAS's headline (CIFAR-10) is that searched networks are more accurate one day after
+programming, and drift less over a month, than hand-designed ResNets of the same size. For
+each parameter budget, :func:`run_claim`
+
+1. searches the space with a surrogate under ``max_params = budget`` (objective acc_1d);
+2. takes as reference the deepest *standard ResNet* within the budget
+   (:func:`reference_resnet`: He et al.'s CIFAR ResNet-(6n+2), three stages of basic
+   residual blocks widening 1, 2, 2, first kernel 3, 16 channels first, or the widest
+   first convolution that fits a budget too small for 16);
+3. HWA-trains and drift-evaluates both with ``n_seeds`` seeds (the same seeds for both, so the
+   comparison is paired), appending each run to ``claim.csv`` the moment it ends (resumable);
+4. reports acc_1d, acc_1d_std and AVM with 95 % t-intervals over the seeds, the difference
+   found - reference with its Welch interval, and whether the target is met: the found
+   network beats the reference by at least ``min_gain`` points of acc_1d and has a lower
+   mean AVM.
+
+Example:
+    >>> result = run_claim(ClaimSettings.quick(), "runs/claim")          # doctest: +SKIP
+    >>> result.verdict[["budget", "acc_1d_gain", "target_met"]]          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .dataset import ResultsTable, arch_key
+from .evaluation import EvaluationConfig, evaluate_architecture
+from .hardware import AnalogHardware
+from .io import read_json, write_json
+from .training import TrainingConfig
+
+METRICS = ("acc_1d", "acc_1d_std", "avm")
+COLUMNS = ("budget", "role", "seed", "arch", "params", "tiles", "acc_1d", "acc_1d_std", "avm",
+           "digital_acc", "status", "reason", "wall_time_s")
+ROLES = ("found", "reference")
+
+
+def standard_resnets(space: Any, max_params: int, input_shape: tuple[int, int, int],
+                     num_classes: int) -> list[tuple[str, Any, int]]:
+    """Every standard CIFAR ResNet the space holds within ``max_params``: (name, arch, params),
+    smallest first.
+
+    Example:
+        >>> from search_spaces import ResNetLikeSpace
+        >>> [name for name, _, _ in standard_resnets(ResNetLikeSpace(), 50_000, (1, 28, 28), 10)]
+        ['ResNet-8 (8 channels)', 'ResNet-8 (12 channels)', 'ResNet-14 (8 channels)']
+    """
+    from search_spaces.resnet import OUT_CHANNEL0, RESIDUAL_BLOCKS, MainBlock, ResNetArch
+
+    found = []
+    for c in OUT_CHANNEL0:
+        for n in RESIDUAL_BLOCKS:
+            arch = ResNetArch(c, 3, (MainBlock("A", n, 1, 1), MainBlock("A", n, 1, 2), MainBlock("A", n, 1, 2)))
+            params = int(space.num_params(arch, input_shape, num_classes))
+            if params > max_params:
+                break  # deeper ones of this width are larger still
+            found.append((f"ResNet-{6 * n + 2} ({c} channels)", arch, params))
+    return sorted(found, key=lambda t: t[2])
+
+
+#: He et al.'s CIFAR ResNets start with 16 channels
+STANDARD_WIDTH = 16
+
+
+def reference_resnet(space: Any, max_params: int, input_shape: tuple[int, int, int],
+                     num_classes: int) -> tuple[str, Any, int]:
+    """The reference network of a budget: He et al.'s CIFAR ResNet (16 channels first) of the
+    largest depth within ``max_params``; when not even ResNet-8 with 16 channels fits, the
+    widest width at which one fits, again at the largest depth.
+
+    Why not simply the standard ResNet with the most parameters: within 300k that is a
+    74-layer ResNet with 8 channels, a network nobody would pick by hand.
+
+    Example:
+        >>> from search_spaces import ResNetLikeSpace
+        >>> reference_resnet(ResNetLikeSpace(), 300_000, (3, 32, 32), 10)[0]
+        'ResNet-20 (16 channels)'
+        >>> reference_resnet(ResNetLikeSpace(), 50_000, (1, 28, 28), 10)[0]
+        'ResNet-8 (12 channels)'
+    """
+    nets = standard_resnets(space, max_params, input_shape, num_classes)
+    if not nets:
+        raise ValueError(f"budget={max_params} is not allowed; allowed: at least the smallest standard "
+                         f"ResNet's {standard_resnets(space, 10**12, input_shape, num_classes)[0][2]} parameters")
+    widths = {arch.out_channel0 for _, arch, _ in nets}
+    width = STANDARD_WIDTH if STANDARD_WIDTH in widths else max(widths)
+    return max((n for n in nets if n[1].out_channel0 == width), key=lambda n: n[2])
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimSettings:
+    """What :func:`run_claim` measures, and how.
+
+    ``budgets``: parameter budgets; ``n_seeds``: training seeds per network; ``surrogate``:
+    folder of the surrogate the search uses (None: the shipped ResNet-like one);
+    ``iterations`` / ``population_size``: of the evolutionary search; the rest: the data and
+    the fidelity (use the results table's, so that the claim is tested where the surrogate
+    was fitted).
+    """
+
+    budgets: tuple[int, ...] = (100_000, 300_000)
+    n_seeds: int = 5
+    surrogate: str | None = None
+    iterations: int = 100
+    population_size: int = 200
+    search_seed: int = 0
+    dataset: str = "fashion-mnist"
+    n_train: int | None = None
+    n_test: int | None = None
+    hardware: AnalogHardware = dataclasses.field(default_factory=AnalogHardware)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
+    min_gain: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.budgets or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in self.budgets):
+            raise ValueError(f"budgets={self.budgets!r} is not allowed; allowed: one or more positive integers")
+        if isinstance(self.n_seeds, bool) or not isinstance(self.n_seeds, int) or self.n_seeds < 2:
+            raise ValueError(f"n_seeds={self.n_seeds!r} is not allowed; allowed: an integer >= 2 (an interval needs 2)")
+
+    @classmethod
+    def quick(cls) -> "ClaimSettings":
+        """Minutes on a laptop CPU: digits, 2 budgets, 2 seeds, 1+1 epochs. Checks the
+        machinery, not the claim."""
+        return cls(budgets=(20_000, 45_000), n_seeds=2, iterations=5, population_size=30, dataset="digits",
+                   n_train=300, n_test=200, training=TrainingConfig(pretrain_epochs=1, epochs=1, num_threads=1),
+                   evaluation=EvaluationConfig(n_reps=2))
+
+    @classmethod
+    def like(cls, results: str | os.PathLike, **kwargs: Any) -> "ClaimSettings":
+        """Settings at the fidelity of a results table (its dataset, subset sizes, hardware,
+        training and evaluation, from its provenance), so that the claim is tested where the
+        surrogate was fitted; ``kwargs`` set the other fields."""
+        from .dataset import provenance_path
+
+        s = read_json(provenance_path(results))["settings"]
+        return cls(dataset=s["dataset"]["name"], n_train=s["dataset"]["n_train"], n_test=s["dataset"]["n_test"],
+                   hardware=AnalogHardware.from_dict(s["hardware"]), training=TrainingConfig.from_dict(s["training"]),
+                   evaluation=EvaluationConfig.from_dict(s["evaluation"]), **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d.update(budgets=list(self.budgets), hardware=self.hardware.to_dict(), training=self.training.to_dict(),
+                 evaluation=self.evaluation.to_dict())
+        return d
+
+
+@dataclasses.dataclass
+class ClaimResult:
+    """``runs``: one row per training run; ``summary``: mean and 95 % interval per budget,
+    role and metric; ``verdict``: per budget, the gains and whether the target is met."""
+
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+    verdict: pd.DataFrame
+    networks: dict[str, Any]
+
+
+def _interval(x: np.ndarray) -> tuple[float, float, float]:
+    x = x[np.isfinite(x)]
+    if len(x) < 2:
+        return (float(np.mean(x)) if len(x) else math.nan, math.nan, math.nan)
+    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
+
+
+def _welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """Mean difference a - b with its 95 % Welch interval."""
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if len(a) < 2 or len(b) < 2:
+        return (math.nan, math.nan, math.nan)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    d = float(a.mean() - b.mean())
+    if va + vb == 0:
+        return (d, d, d)
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = stats.t.ppf(0.975, dof) * math.sqrt(va + vb)
+    return (d, d - half, d + half)
+
+
+def summarize_claim(runs: pd.DataFrame, min_gain: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary, verdict) of the claim's runs (see :class:`ClaimResult`)."""
+    ok = runs[runs["status"] == "ok"]
+    rows, verdict = [], []
+    for budget in sorted(set(runs["budget"])):
+        by_role = {r: ok[(ok["budget"] == budget) & (ok["role"] == r)] for r in ROLES}
+        for role, df in by_role.items():
+            row: dict[str, Any] = {"budget": budget, "role": role, "n": len(df),
+                                   "params": int(df["params"].iloc[0]) if len(df) else -1}
+            for m in METRICS:
+                row[m], row[f"{m}_low"], row[f"{m}_high"] = _interval(df[m].to_numpy(dtype=float))
+            rows.append(row)
+        f, r = (by_role[k] for k in ROLES)
+        gain = _welch(f["acc_1d"].to_numpy(dtype=float), r["acc_1d"].to_numpy(dtype=float))
+        avm = _welch(f["avm"].to_numpy(dtype=float), r["avm"].to_numpy(dtype=float))
+        verdict.append({"budget": budget, "acc_1d_gain": gain[0], "acc_1d_gain_low": gain[1],
+                        "acc_1d_gain_high": gain[2], "avm_change": avm[0], "avm_change_low": avm[1],
+                        "avm_change_high": avm[2],
+                        "target_met": bool(gain[0] >= min_gain and avm[0] < 0)})
+    return pd.DataFrame(rows), pd.DataFrame(verdict)
+
+
+def _search(space: Any, surrogate: Any, budget: int, settings: ClaimSettings, input_shape: tuple[int, int, int],
+            num_classes: int) -> Any:
+    from .search import Constraints, EvolutionarySearch
+
+    constraints = Constraints(max_params=budget, input_shape=tuple(input_shape), num_classes=num_classes)
+    return EvolutionarySearch(space, surrogate, constraints, objective="acc_1d", population_size=settings.population_size,
+                              iterations=settings.iterations, seed=settings.search_seed, progress=False).run()
+
+
+def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool = True,
+               data_root: str | os.PathLike | None = None) -> ClaimResult:
+    """Search, train both networks per budget with every seed, and summarise (resumable:
+    rerunning with the same settings continues ``output/claim.csv``).
+
+    Writes ``output/claim.json`` (settings, networks), ``claim.csv`` (one row per training
+    run), ``summary.csv``, ``verdict.csv`` and ``claim.png``.
+    """
+    from search_spaces import get_space
+    from tqdm.auto import tqdm
+
+    from .data import load_dataset
+
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    space = get_space("resnet_like")
+    data = load_dataset(settings.dataset, n_train=settings.n_train, n_test=settings.n_test, root=data_root, seed=0)
+    meta_path = out / "claim.json"
+    meta = read_json(meta_path) if meta_path.exists() else {"settings": settings.to_dict(), "networks": {}}
+    if meta["settings"] != json.loads(json.dumps(settings.to_dict())):
+        diff = sorted(k for k, v in settings.to_dict().items() if json.loads(json.dumps(v)) != meta["settings"].get(k))
+        raise ValueError(f"{meta_path} was made with other settings ({', '.join(diff)}); use another output folder")
+    surrogate = None
+    for budget in settings.budgets:
+        key = str(budget)
+        if key in meta["networks"]:
+            continue
+        if surrogate is None:
+            from surrogate import AnalogSurrogate
+
+            from .cli import default_surrogate_path
+
+            surrogate = AnalogSurrogate.load(settings.surrogate or default_surrogate_path("resnet_like"), space=space)
+        found = _search(space, surrogate, budget, settings, data.input_shape, data.num_classes)
+        name, ref, _ = reference_resnet(space, budget, data.input_shape, data.num_classes)
+        meta["networks"][key] = {"found": found.best.to_dict(), "reference": ref.to_dict(), "reference_name": name,
+                                 "search_feasible": bool(found.feasible)}
+        write_json(meta_path, meta)
+
+    table = ResultsTable(out / "claim.csv", COLUMNS)
+    done = table.read()
+    have = set() if done.empty else set(zip(done["budget"], done["role"], done["seed"]))
+    todo = [(b, role, s) for b in settings.budgets for role in ROLES for s in range(settings.n_seeds)
+            if (b, role, s) not in have]
+    for budget, role, seed in tqdm(todo, disable=not progress, desc="claim runs", unit="run"):
+        arch = space.from_dict(meta["networks"][str(budget)][role])
+        r = evaluate_architecture(space, arch, data, hardware=settings.hardware, training=settings.training,
+                                  evaluation=settings.evaluation, seed=seed)
+        table.append({"budget": budget, "role": role, "seed": seed, "arch": arch_key(space, arch),
+                      "params": r.params, "tiles": r.tiles, "acc_1d": r.acc_1d, "acc_1d_std": r.acc_1d_std,
+                      "avm": r.avm, "digital_acc": r.digital_acc, "status": r.status, "reason": r.reason,
+                      "wall_time_s": r.wall_time_s})
+    runs = table.read()
+    summary, verdict = summarize_claim(runs, settings.min_gain)
+    summary.to_csv(out / "summary.csv", index=False)
+    verdict.to_csv(out / "verdict.csv", index=False)
+    plot_claim(summary, out / "claim.png")
+    return ClaimResult(runs, summary, verdict, meta["networks"])
+
+
+def plot_claim(summary: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """acc_1d and AVM (means with 95 % intervals) of the found and reference networks per budget."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    budgets = sorted(set(summary["budget"]))
+    x = np.arange(len(budgets))
+    for ax, m, label in ((axes[0], "acc_1d", "acc_1d: accuracy after 1 day (%)"),
+                         (axes[1], "avm", "AVM: points lost, 1 s to 1 month")):
+        for j, (role, color) in enumerate(zip(ROLES, ("tab:blue", "tab:gray"))):
+            s = summary[summary["role"] == role].set_index("budget").reindex(budgets)
+            err = np.vstack([s[m] - s[f"{m}_low"], s[f"{m}_high"] - s[m]])
+            ax.errorbar(x + (j - 0.5) * 0.2, s[m], yerr=np.nan_to_num(err), fmt="o", capsize=4, color=color,
+                        label="found by the search" if role == "found" else "standard ResNet, same budget")
+        ax.set_xticks(x, [f"{b:,}" for b in budgets])
+        ax.set_xlabel("parameter budget")
+        ax.set_ylabel(label)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+

@@ -1,0 +1,116 @@
+"""What a surrogate was fitted on (its domain), and whether a network lies inside it.
+
+A surrogate answers for networks like those of its training table: the same space, dataset
+and input shape, parameter counts within the table's range. Outside it, its predictions are
+extrapolation. :class:`SurrogateDomain` is saved in the surrogate's ``metadata.json`` (key
+``"domain"``) by ``analognas surrogate train`` and read back by ``AnalogSurrogate.load``;
+``analognas search`` takes its defaults from it and reports whether its answer lies inside.
+
+Example:
+    >>> d = SurrogateDomain(space="resnet_like", dataset="fashion-mnist", input_shape=(1, 28, 28),
+    ...                     num_classes=10, params_min=2_000, params_max=20_000, n_rows=60)
+    >>> d.outside(params=87_698, input_shape=(1, 28, 28))
+    ['87,698 parameters is above the largest network of the training table (20,000)']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class SurrogateDomain:
+    """The training table of a surrogate, as far as it is known (``None``: not recorded).
+
+    Attributes:
+        space: the search space's name.
+        dataset: the dataset the table's networks were trained and tested on.
+        input_shape: (channels, height, width) of its images; parameter and tile counts of
+            the table (and of the search's limits) are for this shape.
+        num_classes: outputs of the networks.
+        params_min, params_max: the smallest and largest parameter count in the table.
+        n_rows: networks the surrogate was fitted on.
+        table: where the table came from (a path or a name).
+        cv_kendall_tau: cross-validated Kendall tau per metric (acc_1d, acc_1d_std, avm):
+            how well the surrogate's setting ranks networks it has not seen.
+        cv_folds: the folds of that cross-validation.
+    """
+
+    space: str
+    dataset: str | None = None
+    input_shape: tuple[int, int, int] | None = None
+    num_classes: int | None = None
+    params_min: int | None = None
+    params_max: int | None = None
+    n_rows: int | None = None
+    table: str | None = None
+    cv_kendall_tau: dict[str, float] | None = None
+    cv_folds: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.input_shape is not None:
+            shape = tuple(int(s) for s in self.input_shape)
+            if len(shape) != 3 or min(shape) < 1:
+                raise ValueError(f"domain input_shape={self.input_shape!r} must be 3 positive integers")
+            object.__setattr__(self, "input_shape", shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["input_shape"] = None if self.input_shape is None else list(self.input_shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "SurrogateDomain":
+        """Read a ``to_dict`` value; unknown keys are an error that names them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"surrogate domain: unknown field(s) {unknown}; allowed: {sorted(known)}")
+        return cls(**dict(d))
+
+    def outside(self, params: int | None = None,
+                input_shape: Sequence[int] | None = None) -> list[str]:
+        """Why a network of ``params`` parameters for ``input_shape`` images lies outside the
+        domain, one reason per entry (empty: inside, as far as the domain is recorded)."""
+        reasons = []
+        if params is not None and self.params_max is not None and params > self.params_max:
+            reasons.append(f"{params:,} parameters is above the largest network of the training "
+                           f"table ({self.params_max:,})")
+        if params is not None and self.params_min is not None and params < self.params_min:
+            reasons.append(f"{params:,} parameters is below the smallest network of the training "
+                           f"table ({self.params_min:,})")
+        if input_shape is not None and self.input_shape is not None \
+                and tuple(input_shape) != self.input_shape:
+            reasons.append(f"input shape {shape_text(input_shape)} differs from the table's "
+                           f"{shape_text(self.input_shape)}")
+        return reasons
+
+    def describe(self) -> str:
+        """One line: what the surrogate was fitted on."""
+        parts = [f"space {self.space}"]
+        if self.dataset is not None:
+            parts.append(f"dataset {self.dataset}")
+        if self.input_shape is not None:
+            parts.append(f"inputs {shape_text(self.input_shape)}")
+        if self.params_min is not None and self.params_max is not None:
+            parts.append(f"{self.params_min:,}-{self.params_max:,} parameters")
+        if self.n_rows is not None:
+            parts.append(f"{self.n_rows:,} networks")
+        return ", ".join(parts)
+
+    def describe_quality(self) -> str:
+        """One line: the cross-validated Kendall tau per metric, or that none was recorded."""
+        if not self.cv_kendall_tau:
+            return "cross-validated ranking quality not recorded"
+        taus = ", ".join(f"{k} {v:.2f}" if isinstance(v, (int, float)) and math.isfinite(v) else f"{k} n/a"
+                         for k, v in self.cv_kendall_tau.items())
+        folds = f"{self.cv_folds}-fold " if self.cv_folds else ""
+        return f"{folds}cross-validated Kendall tau {taus} (1 = perfect ranking, 0 = none)"
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """``(1, 28, 28)`` -> ``"1x28x28"``."""
+    return "x".join(str(int(s)) for s in shape)

@@ -1,0 +1,67 @@
+"""The claim scaffold (issue 16 item 5): reference ResNets, the summary's verdict, a quick run."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analognas import EvaluationConfig, TrainingConfig
+from analognas.claim import ClaimSettings, reference_resnet, run_claim, standard_resnets, summarize_claim
+from search_spaces import ResNetLikeSpace, resnet20, resnet32
+
+
+def test_standard_resnets_are_he_et_al_s_and_the_reference_is_the_deepest_16_channel_one():
+    space = ResNetLikeSpace()
+    nets = standard_resnets(space, 500_000, (3, 32, 32), 10)
+    by_name = {name: arch for name, arch, _ in nets}
+    assert by_name["ResNet-20 (16 channels)"] == resnet20() and by_name["ResNet-32 (16 channels)"] == resnet32()
+    assert all(p <= 500_000 for _, _, p in nets) and [p for _, _, p in nets] == sorted(p for _, _, p in nets)
+    name, arch, params = reference_resnet(space, 300_000, (3, 32, 32), 10)
+    assert name == "ResNet-20 (16 channels)" and params == space.num_params(resnet20())
+    assert reference_resnet(space, 500_000, (3, 32, 32), 10)[1] == resnet32()
+    # too small for 16 channels: the widest first convolution that fits, at its largest depth
+    assert reference_resnet(space, 50_000, (1, 28, 28), 10)[0] == "ResNet-8 (12 channels)"
+    assert reference_resnet(space, 20_000, (1, 28, 28), 10)[0] == "ResNet-8 (8 channels)"
+    with pytest.raises(ValueError, match="budget=1000 is not allowed"):
+        reference_resnet(space, 1000, (3, 32, 32), 10)
+
+
+def _runs(found_acc, ref_acc, found_avm, ref_avm, seeds=5, noise=0.3):
+    rng = np.random.default_rng(0)
+    rows = []
+    for role, acc, avm in (("found", found_acc, found_avm), ("reference", ref_acc, ref_avm)):
+        for s in range(seeds):
+            rows.append({"budget": 1000, "role": role, "seed": s, "params": 900,
+                         "acc_1d": acc + noise * rng.standard_normal(), "acc_1d_std": 0.5,
+                         "avm": avm + 0.1 * rng.standard_normal(), "status": "ok"})
+    return pd.DataFrame(rows)
+
+
+def test_the_verdict_needs_both_a_gain_and_less_drift():
+    summary, verdict = summarize_claim(_runs(85.0, 83.0, 1.0, 2.0))
+    assert bool(verdict["target_met"].item())
+    assert verdict["acc_1d_gain_low"].item() < 2.0 < verdict["acc_1d_gain_high"].item()
+    found = summary.set_index("role").loc["found"]
+    assert found["n"] == 5 and found["acc_1d_low"] < found["acc_1d"] < found["acc_1d_high"]
+    assert not summarize_claim(_runs(85.0, 84.5, 1.0, 2.0))[1]["target_met"].item()  # gain < 1 point
+    assert not summarize_claim(_runs(85.0, 83.0, 2.5, 2.0))[1]["target_met"].item()  # drifts more
+
+
+def test_a_quick_claim_run_writes_its_outputs_and_resumes(tmp_path):
+    settings = dataclasses.replace(
+        ClaimSettings.quick(), budgets=(20_000,), iterations=2, population_size=10, n_train=200, n_test=100,
+        training=TrainingConfig(pretrain_epochs=1, epochs=1, batch_size=64, num_threads=1),
+        evaluation=EvaluationConfig(n_reps=2))
+    result = run_claim(settings, tmp_path, progress=False)
+    assert len(result.runs) == 4 and set(result.runs["role"]) == {"found", "reference"}
+    assert (result.runs["params"] <= 20_000).all()
+    assert result.networks["20000"]["reference_name"] == "ResNet-8 (8 channels)"
+    for name in ("claim.json", "claim.csv", "summary.csv", "verdict.csv", "claim.png"):
+        assert (tmp_path / name).is_file()
+    again = run_claim(settings, tmp_path, progress=False)  # nothing left to run
+    pd.testing.assert_frame_equal(again.runs, result.runs)
+    with pytest.raises(ValueError, match="other settings"):
+        run_claim(dataclasses.replace(settings, n_seeds=3), tmp_path, progress=False)

@@ -1,0 +1,81 @@
+"""Test-retest reliability (issue 16 item 1): ICC(1,1) and the retest side table."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from _build_script import DATA, EVALUATION, SPACE, TRAINING
+from analognas.dataset import build_dataset, provenance_path, read_results
+from analognas.provenance import check_provenance
+from analognas.reliability import icc_1_1, icc_interval, reliability, retest
+
+# Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges; their ICC(1,1) is .17
+SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]])
+
+
+def test_icc_matches_shrout_and_fleiss():
+    assert round(icc_1_1(SHROUT_FLEISS), 2) == 0.17
+    low, high = icc_interval(SHROUT_FLEISS)
+    assert low < 0.17 < high and -1 < low < 0 < high < 1
+
+
+def _two_measurements(n, signal_sd, noise_sd, seed):
+    rng = np.random.default_rng(seed)
+    truth = 80 + signal_sd * rng.standard_normal(n)
+    return truth[:, None] + noise_sd * rng.standard_normal((n, 2))
+
+
+def test_icc_is_the_share_of_variance_between_networks():
+    # between-network sd 1, noise sd 0.5: share 1 / 1.25 = 0.8
+    icc = [icc_1_1(_two_measurements(400, 1.0, 0.5, seed)) for seed in range(5)]
+    assert abs(np.mean(icc) - 0.8) < 0.04
+    assert icc_1_1(_two_measurements(400, 1.0, 0.1, 0)) > 0.95  # real signal: high
+    # pure noise: about 0 (MSB / (MSB + MSW), a tempting shortcut, gives about 0.5)
+    assert abs(icc_1_1(_two_measurements(400, 0.0, 1.0, 0))) < 0.12
+    # a shift between the two measurements is disagreement, not signal
+    x = _two_measurements(400, 1.0, 0.1, 1)
+    x[:, 1] += 2.0
+    assert icc_1_1(x) < 0.3
+
+
+def test_reliability_pairs_rows_by_index_and_reports_each_metric():
+    x = {m: _two_measurements(50, s, 0.2, i) for i, (m, s) in enumerate((("acc_1d", 2.0), ("avm", 0.0), ("acc_1d_std", 1.0)))}
+    arch = [f'{{"n":{i}}}' for i in range(50)]
+    first = pd.DataFrame({"index": range(50), "arch_json": arch, **{m: v[:, 0] for m, v in x.items()}})
+    second = pd.DataFrame({"index": range(50), "arch_json": arch, **{m: v[:, 1] for m, v in x.items()}})
+    second.loc[3, "avm"] = np.nan  # a failed measurement drops out
+    rel = reliability(first, second.iloc[::-1]).set_index("metric")
+    assert rel.loc["acc_1d", "icc"] > 0.9 and abs(rel.loc["avm", "icc"]) < 0.35
+    assert rel.loc["avm", "n"] == 49 and rel.loc["acc_1d", "n"] == 50
+    assert rel.loc["acc_1d", "sd_between"] == pytest.approx(2.0, rel=0.3)
+    second.loc[0, "arch_json"] = "other"
+    with pytest.raises(ValueError, match=r"indices \[0\] hold different networks"):
+        reliability(first, second)
+
+
+def test_retest_re_evaluates_table_networks_with_another_seed(tmp_path):
+    path = tmp_path / "t.csv"
+    build_dataset(SPACE, path, 3, training=TRAINING, evaluation=EVALUATION, seed=0, progress=False, **DATA)
+    with pytest.raises(ValueError, match="seed=0 is not allowed"):
+        retest(path, n=2, seed=0, space=SPACE, progress=False)
+    with pytest.raises(ValueError, match="n=4 is not allowed"):
+        retest(path, n=4, seed=1, space=SPACE, progress=False)
+    result = retest(path, n=2, seed=1, space=SPACE, progress=False)
+    assert result.path.name == "t.retest-seed1.csv"
+    table, again = read_results(path, SPACE), result.table
+    assert len(again) == 2 and set(again["index"]) <= set(table["index"])
+    pairs = table.merge(again, on="index")
+    assert (pairs["arch_json_x"] == pairs["arch_json_y"]).all()  # the same networks...
+    assert (pairs["arch_seed_x"] != pairs["arch_seed_y"]).all()  # ...trained with other seeds
+    assert set(result.reliability["metric"]) == {"acc_1d", "avm", "acc_1d_std"}
+    assert (result.reliability["n"] == 2).all()
+    prov = json.loads(provenance_path(result.path).read_text())
+    assert prov["settings"]["seed"] == 1 and prov["runs"][0]["kind"] == "retest"
+    assert prov["settings"]["training"] == json.loads(provenance_path(path).read_text())["settings"]["training"]
+    assert check_provenance(result.path).consistent
+    retest(path, n=2, seed=1, space=SPACE, progress=False)  # resumed: nothing left to do
+    assert len(read_results(result.path, SPACE)) == 2
