@@ -330,13 +330,30 @@ def _add_limits(p: argparse.ArgumentParser, cap_from_domain: bool, avm: bool = T
     g.add_argument("--num-classes", type=_positive_int, default=None,
                    help=f"outputs (default: the surrogate's table's; {FALLBACK_NUM_CLASSES} when unrecorded)")
     p.set_defaults(cap_from_domain=cap_from_domain)
+    g = p.add_argument_group("IMC cost limits (exact, from analognas.cost on a HERMES-like chip)")
+    g.add_argument("--max-energy-j", type=_positive_float, help="budget on energy per inference, in joules")
+    g.add_argument("--max-latency-s", type=_positive_float,
+                   help="budget on latency per inference (layers one after the other), in seconds")
+    g.add_argument("--max-chips", type=_positive_int, help="at most this many chips to hold every weight")
+    g.add_argument("--chip", default="one-phase", choices=["one-phase", "four-phase"],
+                   help="HERMES mode the costs are counted on (default one-phase)")
 
 
 def _constraints_from_args(args: argparse.Namespace):
+    from analognas.cost import HERMES_MODES
     from analognas.search import Constraints
 
     return Constraints(max_params=args.max_params, max_avm=args.max_avm, max_tiles=args.max_tiles,
-                       tile_size=args.tile_size, input_shape=args.input_shape, num_classes=args.num_classes)
+                       tile_size=args.tile_size, input_shape=args.input_shape, num_classes=args.num_classes,
+                       max_energy_j=args.max_energy_j, max_latency_s=args.max_latency_s, max_chips=args.max_chips,
+                       chip=HERMES_MODES[args.chip])
+
+
+def _cost_line(cost: dict[str, Any]) -> str:
+    """One line of a network's IMC costs (a NetworkCost.summary())."""
+    return (f"{cost['chip']}: {cost['tiles']} cores, {cost['chips']} chip(s), {cost['mvms']:,} MVMs, "
+            f"{cost['energy_j'] * 1e6:.3g} µJ and {cost['latency_s'] * 1e3:.3g} ms per inference "
+            f"(pipelined: one every {cost['pipeline_interval_s'] * 1e6:.3g} µs)")
 
 
 SEARCH_OUTPUTS = ("result.json", "history.csv", "pareto.png")
@@ -368,6 +385,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     pred = result.best_prediction
     outside = domain.outside(pred["params"], constraints.input_shape) if domain is not None else []
     objective = Objective(args.objective)
+    from analognas.cost import network_cost
+
+    cost = network_cost(space, result.best, constraints.chip, constraints.input_shape,
+                        constraints.num_classes).summary()
     summary = {
         "arch": result.best.to_dict(),
         "space": space.name,
@@ -376,6 +397,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         "objective": {"name": objective.name, "computes": objective.formula, "value": pred["objective"]},
         "params": int(pred["params"]),
         "tiles": int(pred["tiles"]),
+        "cost": cost,
         "feasible": bool(result.feasible),
         "message": result.message,
         "interrupted": result.interrupted,
@@ -411,6 +433,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                                      f"fitted on {domain.describe()}; {domain.describe_quality()}"))
     print("  inside the surrogate's domain" if not outside else
           "  OUTSIDE the surrogate's domain (its predictions here are extrapolation): " + "; ".join(outside))
+    print(f"  {_cost_line(cost)}")
     written = f"{out / 'result.json'}, {out / 'history.csv'}, {out / 'pareto.png'}"
     if result.interrupted:
         print(f"analognas search: interrupted; saved the {result.n_scored:,} architectures scored so far "
@@ -423,6 +446,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 @command("evaluate")
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from analognas.cost import HERMES_MODES, network_cost
+    from analognas.data import DATASET_SHAPES
     from analognas.evaluation import evaluate_architecture
     from analognas.io import write_json
     from search_spaces import get_space
@@ -451,6 +476,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "reason": result.reason, "digital_acc": result.digital_acc, "near_chance": near_chance,
         "wall_time_s": result.wall_time_s, "seed": args.seed,
         "hardware": hardware.to_dict(), "training": training.to_dict(), "evaluation": evaluation.to_dict(),
+        "cost": {mode: network_cost(space, arch, chip, *DATASET_SHAPES[args.dataset]).summary()
+                 for mode, chip in HERMES_MODES.items()},
     }
     path = write_json(out / "evaluation.json", report)
     if result.status != "ok":
@@ -461,6 +488,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"acc_1d {result.acc_1d:.2f} % ± {result.acc_1d_std:.2f}, AVM {result.avm:.2f} points, "
           f"{digital}, {result.params:,} parameters, {result.tiles} tiles, on {args.dataset}, "
           f"{result.wall_time_s:.1f} s (wrote {path})")
+    for cost in report["cost"].values():
+        print(f"  {_cost_line(cost)}")
     if near_chance:
         print(f"warning: acc_1d {result.acc_1d:.1f} % is near chance ({chance:.0f} %): the network has "
               "not learned the task; train longer (--pretrain-epochs, --epochs), on more images "
@@ -585,9 +614,40 @@ def cmd_bench_throughput(args: argparse.Namespace) -> int:
                                 constraints=constraints) for _ in range(args.repeats)]
     runs = "" if len(rates) == 1 else f"median of {len(rates)} runs: " + " / ".join(f"{r:,.0f}" for r in rates) + "; "
     limits = ", ".join(f"{k} {v}" for k, v in (("max_params", args.max_params), ("max_tiles", args.max_tiles),
-                                                ("max_avm", args.max_avm)) if v is not None) or "no limits"
+                                                ("max_avm", args.max_avm), ("max_energy_j", args.max_energy_j),
+                                                ("max_latency_s", args.max_latency_s), ("max_chips", args.max_chips))
+                       if v is not None) or "no limits"
     print(f"{surrogate.space.name}: {statistics.median(rates):,.0f} candidates scored per second "
           f"({runs}{limits}; surrogate {path}, {args.seconds:g} s)")
+    return 0
+
+
+@command("bench cost")
+def cmd_bench_cost(args: argparse.Namespace) -> int:
+    from analognas.cost_bench import check_against_aihwkit, cost_table, markdown_table
+    from analognas.io import write_json
+    from search_spaces import REFERENCE_NETWORKS, ResNetLikeSpace, get_space
+
+    networks: dict[str, Any] = {name: (ResNetLikeSpace(), REFERENCE_NETWORKS[name]) for name in ("resnet20", "resnet32")}
+    for path in args.arch or []:
+        space = get_space(args.space)
+        networks[path] = (space, _read_arch(space, path)[0])
+    table = cost_table(networks, input_shape=args.input_shape, num_classes=args.num_classes)
+    print(markdown_table(table))
+    report: dict[str, Any] = {"table": table.to_dict(orient="records")}
+    if args.check_aihwkit:
+        report["aihwkit_check"] = []
+        for name in ("resnet_like", "nb201"):
+            check = check_against_aihwkit(get_space(name), args.check_aihwkit, args.max_params, args.seed,
+                                          input_shape=args.input_shape, num_classes=args.num_classes,
+                                          progress=not args.no_progress)
+            report["aihwkit_check"].append(check)
+            print(f"aihwkit analog_summary vs the cost model, {name}: {check['networks']} networks "
+                  f"(seed {args.seed}, max_params {args.max_params}), {check['layers']:,} analog layers "
+                  f"({check['split_layers']:,} over several 256x256 tiles): {len(check['mismatches'])} differ")
+    if args.json:
+        write_json(args.json, report)
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -888,6 +948,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="runs to make; with more than one, each rate and their median are printed "
                         "(a shared machine's speed drifts between runs)")
     _add_limits(p, cap_from_domain=False)
+
+    p = bench.add_parser("cost", help="IMC cost (tiles, MVMs, energy, latency) of reference networks on HERMES",
+                         description="Print the cost table of ResNet-20, ResNet-32 and ARCH.json files under "
+                                     "both HERMES modes; with --check-aihwkit N, compare tiles and reuse factors "
+                                     "with aihwkit's analog_summary on N random networks of each space.")
+    p.add_argument("--arch", nargs="+", metavar="ARCH.json", help="more networks (JSON or a search result.json)")
+    _add_space(p)
+    p.add_argument("--input-shape", type=_parse_shape, default=(3, 32, 32), help="C,H,W (default 3,32,32)")
+    p.add_argument("--num-classes", type=_positive_int, default=10)
+    p.add_argument("--check-aihwkit", type=_non_negative_int, default=0, metavar="N",
+                   help="random networks per space to check against aihwkit (default 0: none)")
+    p.add_argument("--max-params", type=_positive_int, default=500_000, help="their parameter cap (default 500000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", metavar="FILE")
+    p.add_argument("--no-progress", action="store_true")
 
     p = bench.add_parser("train", help="digital vs analog (aihwkit and fast simulation) forward, step, "
                                        "drift-evaluation and whole-record times",

@@ -25,6 +25,8 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from .io import atomic_write_bytes
 
 DATASET_NAMES = ("digits", "fashion-mnist", "cifar10")
+#: (input_shape, num_classes) of each dataset, as load_dataset gives them
+DATASET_SHAPES = {"digits": ((1, 8, 8), 10), "fashion-mnist": ((1, 28, 28), 10), "cifar10": ((3, 32, 32), 10)}
 #: where Debian's ``dataset-fashion-mnist`` package puts the four gzipped IDX files
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = (

@@ -230,6 +230,9 @@ class SurrogateAssistedSearch:
         self.oracle = oracle
         self.surrogate_factory = surrogate_factory or default_surrogate_factory
         self.constraints = constraints if constraints is not None else Constraints()
+        if self.constraints.has_cost:  # not silently ignored: the loop checks parameters, tiles and AVM only
+            raise ValueError("constraints.max_energy_j, max_latency_s and max_chips are not supported by the "
+                             "surrogate-assisted loop yet; allowed: None (use EvolutionarySearch for cost limits)")
         if not callable(objective) and objective not in ("acc_1d", "acc_1d/std"):
             raise ValueError(f"objective={objective!r} is not allowed; use 'acc_1d', 'acc_1d/std' or a callable")
         self.objective = objective

@@ -5,7 +5,9 @@ acc_1d / acc_1d_std, see :class:`Objective`) subject to
 
 - parameter count ``< max_params``   (exact, from the search space),
 - crossbar tiles ``< max_tiles``     (exact, from the search space),
-- predicted AVM ``< max_avm``        (from the surrogate).
+- predicted AVM ``< max_avm``        (from the surrogate),
+- energy and latency per inference ``< max_energy_j``, ``< max_latency_s``, and chips needed
+  ``<= max_chips``, on ``chip``      (exact, from :mod:`analognas.cost`).
 
 The search *strategy* (:class:`EvolutionarySearch`, and the baselines in
 ``analognas.baselines``) is separate from the search *state* (:class:`Archive`: every scored
@@ -37,6 +39,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from analognas.cost import HERMES_ONE_PHASE, IMCChip, totals_encoded, totals_many
 from search_spaces.base import SearchSpace, Seed, as_rng, pick
 
 PREDICTED = ("acc_1d", "acc_1d_std", "avm")
@@ -57,6 +60,12 @@ class Constraints:
     ``tile_size`` x ``tile_size`` cells, for inputs of ``input_shape`` and ``num_classes``
     outputs); ``max_avm`` is checked against the surrogate's predicted AVM.
 
+    ``max_energy_j`` (joules per inference), ``max_latency_s`` (seconds per inference, layers
+    one after the other) and ``max_chips`` (chips needed to hold every weight; the one limit
+    that may be met: at most ``max_chips``) are checked exactly with the IMC cost model
+    (:func:`analognas.cost.network_cost`) on ``chip`` (default HERMES in one-phase mode, with
+    its own core size, not ``tile_size``).
+
     Example:
         >>> c = Constraints(max_params=500_000, max_avm=1.0)
         >>> c.violation(np.array([400_000]), np.array([3]), np.array([1.5])).round(2)
@@ -69,6 +78,10 @@ class Constraints:
     tile_size: int = 512
     input_shape: tuple[int, int, int] = (3, 32, 32)
     num_classes: int = 10
+    max_energy_j: float | None = None
+    max_latency_s: float | None = None
+    max_chips: int | None = None
+    chip: IMCChip = HERMES_ONE_PHASE
 
     def __post_init__(self) -> None:
         for name in ("max_params", "max_tiles"):
@@ -92,11 +105,38 @@ class Constraints:
         if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, (int, np.integer)) \
                 or self.num_classes < 1:
             raise ValueError(f"num_classes={self.num_classes!r} must be a positive integer")
+        for name in ("max_energy_j", "max_latency_s"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.number))
+                                  or not math.isfinite(v) or v <= 0):
+                raise ValueError(f"{name}={v!r} is not allowed; allowed: None or a positive number")
+        if self.max_chips is not None and (isinstance(self.max_chips, bool)
+                                           or not isinstance(self.max_chips, (int, np.integer)) or self.max_chips < 1):
+            raise ValueError(f"max_chips={self.max_chips!r} is not allowed; allowed: None or a positive integer")
+        if not isinstance(self.chip, IMCChip):
+            raise ValueError(f"chip={self.chip!r} is not allowed; allowed: an analognas.cost.IMCChip")
 
     @property
     def has_exact(self) -> bool:
-        """True when a limit is checked exactly with the space (parameters or tiles)."""
-        return self.max_params is not None or self.max_tiles is not None
+        """True when a limit is checked exactly from the architecture (parameters, tiles, costs)."""
+        return self.max_params is not None or self.max_tiles is not None or self.has_cost
+
+    @property
+    def has_cost(self) -> bool:
+        """True when energy, latency or chips are limited (counted with the IMC cost model)."""
+        return self.max_energy_j is not None or self.max_latency_s is not None or self.max_chips is not None
+
+    def cost_violation(self, totals: dict[str, np.ndarray]) -> np.ndarray:
+        """The part of ``violation`` due to the cost limits, from the cost model's totals
+        (``energy_j``, ``latency_s``, ``chips`` arrays): excess as a fraction of each limit."""
+        total = np.zeros(np.shape(totals["energy_j"]))
+        # chips are whole: "fits on max_chips chips" allows max_chips itself
+        chips = None if self.max_chips is None else self.max_chips + 1
+        for key, limit in (("energy_j", self.max_energy_j), ("latency_s", self.max_latency_s), ("chips", chips)):
+            if limit is not None:
+                value = np.asarray(totals[key], dtype=float)
+                total += np.where(value >= limit, (value - limit) / limit + _AT_LIMIT, 0.0)
+        return total
 
     def violation(self, params: np.ndarray, tiles: np.ndarray, avm: np.ndarray | None = None) -> np.ndarray:
         """How far each architecture is from feasible; 0 exactly when it is feasible
@@ -298,8 +338,9 @@ def _dominated_by(front: np.ndarray, points: np.ndarray) -> np.ndarray:
     return (f <= p).all(axis=2) & (f < p).any(axis=2)
 
 
-def pareto_front(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows of ``df`` not dominated on acc_1d (max), avm (min), params (min).
+def pareto_front(df: pd.DataFrame, minimise: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows of ``df`` not dominated on acc_1d (max), avm (min), params (min) and the columns
+    ``minimise`` (e.g. ``("energy_j",)``).
 
     Example:
         >>> df = pd.DataFrame({"acc_1d": [1, 2, 2], "avm": [0.5, 1.0, 2.0], "params": [10, 10, 10]})
@@ -308,10 +349,10 @@ def pareto_front(df: pd.DataFrame) -> pd.DataFrame:
     """
     if len(df) == 0:
         return df.copy()
-    # Minimise all three; sorted so that a dominator always comes before the point it dominates.
+    # Minimise every column; sorted so that a dominator always comes before the point it dominates.
     x = np.column_stack([-df["acc_1d"].to_numpy(dtype=float), df["avm"].to_numpy(dtype=float),
-                         df["params"].to_numpy(dtype=float)])
-    order = np.lexsort((x[:, 2], x[:, 1], x[:, 0]))
+                         df["params"].to_numpy(dtype=float)] + [df[c].to_numpy(dtype=float) for c in minimise])
+    order = np.lexsort(x.T[::-1])
     x = x[order]
     # Chunks of points are checked at once against the front so far and against the earlier
     # points of their own chunk. Points dropped from earlier chunks need no check: whatever
@@ -427,10 +468,17 @@ class Archive:
         return int(self.space.num_tiles(arch, k.tile_size, k.input_shape, k.num_classes))
 
     def exact_violation(self, arch: Any) -> float:
-        """Violation of the exact limits alone (0 when parameters and tiles fit)."""
+        """Violation of the exact limits alone (0 when parameters, tiles and costs fit)."""
         if not self.constraints.has_exact:
             return 0.0
-        return self.constraints.exact_violation(*self.counts(arch))
+        return self.constraints.exact_violation(*self.counts(arch)) + float(self.cost_violation([arch])[0])
+
+    def cost_violation(self, archs: Sequence[Any]) -> np.ndarray:
+        """Violation of the cost limits (energy, latency, chips) of each architecture."""
+        k = self.constraints
+        if not k.has_cost:
+            return np.zeros(len(archs))
+        return k.cost_violation(totals_many(self.space, archs, k.chip, k.input_shape, k.num_classes))
 
     def score(self, archs: Sequence[Any], generation: int, deadline: float = math.inf) -> np.ndarray:
         """Score the new architectures of ``archs`` in batches; return their archive indices.
@@ -458,11 +506,12 @@ class Archive:
     def _score_batch(self, items: list[Any], rows: list[int], keys: list[Any], generation: int) -> None:
         batch = [items[i] for i in rows]
         counts = np.array([self.counts(a) for a in batch], dtype=float).reshape(-1, 2)
-        self._record(self.surrogate.predict(batch), counts[:, 0], counts[:, 1], generation, keys)
+        self._record(self.surrogate.predict(batch), counts[:, 0], counts[:, 1], generation, keys,
+                     self.cost_violation(batch))
         self._archs.extend(batch)
 
     def _record(self, pred: pd.DataFrame, params: np.ndarray, tiles: np.ndarray, generation: int,
-                keys: list[Any]) -> None:
+                keys: list[Any], cost_violation: np.ndarray | float = 0.0) -> None:
         """Append one scored batch: its predictions, exact counts and memory keys."""
         missing = [c for c in PREDICTED if c not in pred.columns]
         if missing:
@@ -473,7 +522,7 @@ class Archive:
         cols["params"], cols["tiles"] = np.asarray(params, dtype=float), np.asarray(tiles, dtype=float)
         self.objective.calibrate(cols)
         cols["objective"] = self.objective(cols)
-        cols["violation"] = self.constraints.violation(cols["params"], cols["tiles"], cols["avm"])
+        cols["violation"] = self.constraints.violation(cols["params"], cols["tiles"], cols["avm"]) + cost_violation
         for name, g in self._cols.items():
             g.extend(cols[name])
         self._generation.extend(np.full(len(keys), generation))
@@ -516,8 +565,16 @@ class Archive:
         return pd.DataFrame({c: pd.Series(dtype=object if c == "arch" else float) for c in cols})
 
     def front(self, history: pd.DataFrame) -> pd.DataFrame:
-        """The Pareto front of the feasible rows of ``history``, with exact tiles."""
-        front = pareto_front(history[history["feasible"]]).copy()
+        """The Pareto front of the feasible rows of ``history``, with exact tiles. With cost
+        limits, energy per inference is a fourth objective and the front has the columns
+        energy_j, latency_s and chips (on the constraints' chip)."""
+        feasible = history[history["feasible"]]
+        if self.constraints.has_cost:
+            k = self.constraints
+            totals = totals_many(self.space, list(feasible["arch"]), k.chip, k.input_shape, k.num_classes)
+            feasible = feasible.assign(energy_j=totals["energy_j"], latency_s=totals["latency_s"],
+                                       chips=totals["chips"])
+        front = pareto_front(feasible, ("energy_j",) if self.constraints.has_cost else ()).copy()
         if not self.count_tiles:  # the front is small: count its tiles now
             front["tiles"] = pd.array([self.tiles(a) for a in front["arch"]], dtype="Int64")
         return front.reset_index(drop=True)
@@ -600,7 +657,14 @@ class EncodedArchive(Archive):
         """Violation of the exact limits alone, per encoding row."""
         if not self.constraints.has_exact:
             return np.zeros(len(enc))
-        return self.constraints.violation(*self._exact_counts(enc))
+        return self.constraints.violation(*self._exact_counts(enc)) + self.cost_violation_encoded(enc)
+
+    def cost_violation_encoded(self, enc: np.ndarray) -> np.ndarray:
+        """Violation of the cost limits (energy, latency, chips), per encoding row."""
+        k = self.constraints
+        if not k.has_cost:
+            return np.zeros(len(enc))
+        return k.cost_violation(totals_encoded(self.space, enc, k.chip, k.input_shape, k.num_classes))
 
     def score(self, archs: Sequence[Any], generation: int, deadline: float = math.inf) -> np.ndarray:
         archs = list(archs)
@@ -617,7 +681,8 @@ class EncodedArchive(Archive):
         predict = getattr(self.surrogate, "predict_encoded", None)
         pred = predict(batch) if predict is not None else self.surrogate.predict(self.space.decode_many(batch))
         params, tiles = self._exact_counts(batch)
-        self._record(pred, params, tiles if self.count_tiles else np.full(len(batch), math.nan), generation, keys)
+        self._record(pred, params, tiles if self.count_tiles else np.full(len(batch), math.nan), generation, keys,
+                     self.cost_violation_encoded(batch))
         self._encoded.extend(batch)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 import gc
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -89,6 +90,46 @@ def check_keys(where: str, d: Mapping[str, Any], required: Iterable[str]) -> Non
         raise InvalidArchitectureError(f"{where} is missing key(s) {missing}; required: {required}")
     if unknown:
         raise InvalidArchitectureError(f"{where} has unknown key(s) {unknown}; allowed: {required}")
+
+
+LAYER_KINDS = ("conv", "linear", "digital")
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSpec:
+    """One step of a network's inference, as a weight-stationary accelerator runs it.
+
+    Analog steps (``kind`` "conv" or "linear") hold a ``rows`` x ``cols`` weight matrix
+    (input channels times kernel area, by output channels) and push ``positions`` input
+    vectors through it per inference (the output positions of a convolution, 1 for a linear
+    layer: aihwkit's reuse factor). Digital steps (``kind`` "digital", ``rows = cols = 0``)
+    are what runs between the crossbars. ``digital_ops`` counts, per inference, the digital
+    operations of the step: BatchNorm scale and shift (2 per element), activations (1 per
+    element), residual and branch additions (1 per element), pooling (1 per input element of
+    each window) and biases (1 per output). ``name`` is the module name in ``build(arch)``
+    for analog steps.
+
+    Example:
+        >>> LayerSpec("stem.0", "conv", rows=27, cols=16, positions=1024, digital_ops=49152).kind
+        'conv'
+    """
+
+    name: str
+    kind: str
+    rows: int
+    cols: int
+    positions: int
+    digital_ops: int
+
+    @property
+    def is_analog(self) -> bool:
+        """True for a step with a weight matrix on crossbars (conv or linear)."""
+        return self.kind != "digital"
+
+
+def conv_output_size(size: int, kernel: int, stride: int) -> int:
+    """Output side of a convolution or pooling with padding ``kernel // 2`` (odd kernels)."""
+    return (size + 2 * (kernel // 2) - kernel) // stride + 1
 
 
 def tiles_for_shape(rows: int, cols: int, tile_size: int) -> int:
@@ -185,6 +226,14 @@ class SearchSpace(abc.ABC):
             raise ValueError(f"tile_size={tile_size!r} must be a positive integer")
         shapes = self.layer_shapes(arch, input_shape, num_classes)
         return sum(tiles_for_shape(r, c, tile_size) for r, c in shapes)
+
+    def layers(
+        self, arch: Any, input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10
+    ) -> list[LayerSpec]:
+        """Every step of one inference in forward order (see :class:`LayerSpec`), without
+        building; the analog steps have the shapes of ``layer_shapes``. The cost model
+        (``analognas.cost``) reads it."""
+        raise NotImplementedError(f"{type(self).__name__} does not describe its layers")
 
     # --- features -----------------------------------------------------------------------
     @property

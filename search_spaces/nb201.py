@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import InvalidArchitectureError, SearchSpace, Seed, Shape, as_rng, check_choice, check_keys, pick
+from .base import (InvalidArchitectureError, LayerSpec, SearchSpace, Seed, Shape, as_rng, check_choice, check_keys,
+                   conv_output_size, pick)
 
 OP_NAMES = ("skip", "none", "conv3x3", "conv1x1", "avgpool3x3")
 #: the names NAS-Bench-201's own API uses for the same operations
@@ -246,6 +247,63 @@ class NB201Space(SearchSpace):
         bn += 2 * c0[-1]  # lastact
         return weights + bn + num_classes  # classifier bias
 
+    def layers(self, arch: NB201Arch, input_shape: tuple[int, int, int] = (3, 32, 32),
+               num_classes: int = 10) -> list[LayerSpec]:
+        """Every step of one inference in forward order, with module names of ``build(arch)``.
+
+        A conv edge carries its ReLU (on its input) and BatchNorm as digital operations; an
+        average-pool edge is a digital step (one op per input element of each 3x3 window, as
+        ``count_include_pad=False`` averages); skip and none edges cost nothing; each node
+        sums its live incoming edges (one op per element for each edge after the first).
+
+        Example:
+            >>> steps = NB201Space().layers(NB201Arch((2, 1, 1, 1, 1, 1)))
+            >>> [s.name for s in steps[:2]]
+            ['stem.0', 'cells.0.edges.0.1']
+        """
+        h, w = input_shape[1], input_shape[2]
+        c0 = self._stage_channels()
+        out = [LayerSpec("stem.0", "conv", input_shape[0] * 9, c0[0], h * w, 2 * c0[0] * h * w)]
+        # forward order of a cell's edges: grouped by their end node
+        order = [k for dst in (2, 3, 4) for k, (_, d) in enumerate(EDGES) if d == dst]
+        index = 0
+        for stage, c in enumerate(c0):
+            if stage > 0:
+                c_in, name = c0[stage - 1], f"cells.{index}"
+                h2, w2 = conv_output_size(h, 3, 2), conv_output_size(w, 3, 2)
+                pix = h2 * w2
+                out += [
+                    LayerSpec(f"{name}.conv_a.1", "conv", c_in * 9, c, pix, c_in * h * w + 2 * c * pix),
+                    LayerSpec(f"{name}.conv_b.1", "conv", c * 9, c, pix, c * pix + 2 * c * pix),
+                    # the 2x2 average pool (ceil mode) reads every input element once
+                    LayerSpec(f"{name}.downsample.0", "digital", 0, 0, pix, c_in * h * w),
+                    LayerSpec(f"{name}.downsample.1", "conv", c_in, c, pix, 0),
+                    LayerSpec(f"{name} (sum)", "digital", 0, 0, pix, c * pix),
+                ]
+                h, w, index = h2, w2, index + 1
+            pix = h * w
+            for _ in range(self.cells_per_stage):
+                name = f"cells.{index}"
+                for k in order:
+                    op = arch.ops[k]
+                    if op in _CONV_KERNEL:
+                        out.append(LayerSpec(f"{name}.edges.{k}.1", "conv", c * _CONV_KERNEL[op] ** 2, c, pix,
+                                             3 * c * pix))
+                    elif op == AVGPOOL:
+                        out.append(LayerSpec(f"{name}.edges.{k}", "digital", 0, 0, pix,
+                                             _window_reads(h, w, c)))
+                for dst in (2, 3, 4):
+                    live = sum(arch.ops[k] != NONE for k, (_, d) in enumerate(EDGES) if d == dst)
+                    if live > 1:
+                        out.append(LayerSpec(f"{name} (node {dst} sum)", "digital", 0, 0, pix,
+                                             (live - 1) * c * pix))
+                index += 1
+        c = c0[-1]
+        out.append(LayerSpec("lastact", "digital", 0, 0, h * w, 3 * c * h * w))
+        out.append(LayerSpec("pool", "digital", 0, 0, 1, c * h * w))
+        out.append(LayerSpec("classifier", "linear", c, num_classes, 1, num_classes))
+        return out
+
     # --- features -----------------------------------------------------------------------
     @property
     def feature_names(self) -> list[str]:
@@ -263,6 +321,15 @@ class NB201Space(SearchSpace):
         rows = np.arange(len(ops))[:, None]
         out[rows, np.arange(len(EDGES))[None, :], ops] = 1.0
         return out.reshape(len(ops), len(EDGES) * len(OP_NAMES))  # -1 fails for zero archs
+
+
+def _window_reads(h: int, w: int, channels: int) -> int:
+    """Input elements read by a 3x3, stride-1, padding-1 pool over an h x w map (padding
+    excluded), summed over the output: per side, 3 per position less 1 at each border."""
+    def side(n: int) -> int:
+        return 3 * n - 2 if n > 1 else 1
+
+    return channels * side(h) * side(w)
 
 
 @functools.lru_cache(maxsize=None)  # at most 15,625 cells; the search loop asks for thousands per round

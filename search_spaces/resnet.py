@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import (InvalidArchitectureError, SearchSpace, Seed, Shape, as_rng, check_choice, check_keys, paused_gc,
-                   pick)
+from .base import (InvalidArchitectureError, LayerSpec, SearchSpace, Seed, Shape, as_rng, check_choice, check_keys,
+                   conv_output_size, paused_gc, pick)
 
 OUT_CHANNEL0 = (8, 12, 16, 32, 48, 64)
 KERNEL0 = (3, 5, 7)
@@ -530,6 +530,52 @@ class ResNetLikeSpace(SearchSpace):
             total += _main_block_params(block, c, stride)
             c *= block.widen
         return total + c * num_classes + num_classes  # classifier weight and bias
+
+    def layers(self, arch: ResNetArch, input_shape: tuple[int, int, int] = (3, 32, 32),
+               num_classes: int = 10) -> list[LayerSpec]:
+        """Every step of one inference in forward order, with module names of ``build(arch)``.
+
+        Each convolution carries its BatchNorm (and ReLU, where one follows inside the branch)
+        as digital operations; each residual block ends with a digital step that sums its
+        branches and shortcut and applies the ReLU; then global pooling and the classifier.
+
+        Example:
+            >>> steps = ResNetLikeSpace().layers(resnet20())
+            >>> steps[0].name, steps[0].rows, steps[0].cols, steps[0].positions
+            ('stem.0', 27, 16, 1024)
+        """
+        c, h, w = arch.out_channel0, input_shape[1], input_shape[2]
+        k0 = arch.kernel0
+        h, w = conv_output_size(h, k0, 1), conv_output_size(w, k0, 1)
+        out: list[LayerSpec] = [LayerSpec("stem.0", "conv", input_shape[0] * k0**2, c, h * w, 3 * c * h * w)]
+        for i, (block, stride) in enumerate(zip(arch.blocks, _strides(len(arch.blocks)))):
+            t, c_out = block.block_type, c * block.widen
+            for r in range(block.residual_blocks):
+                c_in, s = (c, stride) if r == 0 else (c_out, 1)
+                name = f"stages.{i}.{r}"
+                h_out, w_out = conv_output_size(h, 3, s), conv_output_size(w, 3, s)
+                # (rows, cols, output pixels) of each conv; the stride sits on the 3x3 conv
+                if _BOTTLENECK[t]:
+                    mid = max(c_out // 4, 1)
+                    convs = [(c_in, mid, h * w), (mid * 9, mid, h_out * w_out), (mid, c_out, h_out * w_out)]
+                else:
+                    convs = [(c_in * 9, c_out, h_out * w_out), (c_out * 9, c_out, h_out * w_out)]
+                for b in range(block.branches):
+                    for j, (rows, cols, pixels) in enumerate(convs):
+                        relu = j < len(convs) - 1  # BN then ReLU, except after the branch's last conv
+                        out.append(LayerSpec(f"{name}.branches.{b}.{3 * j}", "conv", rows, cols, pixels,
+                                             (3 if relu else 2) * cols * pixels))
+                if _needs_projection(t, c_in, c_out, s):
+                    out.append(LayerSpec(f"{name}.shortcut.0", "conv", c_in, c_out, h_out * w_out,
+                                         2 * c_out * h_out * w_out))
+                terms = block.branches + _RESIDUAL[t]  # summed, then one ReLU
+                out.append(LayerSpec(f"{name} (sum, relu)", "digital", 0, 0, h_out * w_out,
+                                     terms * c_out * h_out * w_out))
+                h, w = h_out, w_out
+            c = c_out
+        out.append(LayerSpec("pool", "digital", 0, 0, 1, c * h * w))
+        out.append(LayerSpec("classifier", "linear", c, num_classes, 1, num_classes))
+        return out
 
     # --- features -----------------------------------------------------------------------
     @property

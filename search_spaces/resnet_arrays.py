@@ -184,7 +184,8 @@ def layer_stats(enc: np.ndarray, input_shape: tuple[int, int, int] = (3, 32, 32)
                 tile_size: int = 512) -> dict[str, np.ndarray]:
     """Exact ``params`` and ``tiles`` of each encoded network, and its ``macs`` per input
     pixel (the stem keeps the resolution, each later main block halves it), plus per-slot
-    arrays the surrogate's features reuse; vectorised over networks and main blocks.
+    arrays the surrogate's features and the cost model reuse; vectorised over networks and
+    main blocks.
 
     Every main block is seven convolutions (each with a BatchNorm) of shapes and counts
     ``(n, 5, 7)``: its first residual block's branch (three convolutions; a basic branch
@@ -227,6 +228,8 @@ def layer_stats(enc: np.ndarray, input_shape: tuple[int, int, int] = (3, 32, 32)
         "macs": stem_rows * stem_cols + (((count * weights).sum(2) + early) / 4.0**_SLOT).sum(1),
         "active": active, "residual": residual, "bottleneck": bottleneck, "widen": widen,
         "c_out": c_out, "c_final": c_final, "residual_blocks": blocks, "branches": branches,
+        # the seven convolutions of each main block (n, 5, 7): their shapes and how many there are
+        "rows": rows, "cols": cols, "count": count,
     }
 
 

@@ -18,6 +18,7 @@ CASES = {
     "04_dataset_and_surrogate.py": ["surrogate_ranking.png", "results.csv"],
     "05_constrained_search.py": ["pareto.png"],
     "06_bench_noise.py": ["best_of_k.png"],
+    "07_designers.py": ["front_energy_latency.png", "chips.png", "adc_bits.png"],
 }
 #: tutorials that read AnalogNAS-Bench, shipped by the analog-nasbench distribution (dev extra)
 NEED_BENCH = {"04_dataset_and_surrogate.py", "06_bench_noise.py"}
