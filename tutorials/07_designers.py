@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from _common import tutorial_args  # noqa: E402
 
-from analognas.cli import default_surrogate_path  # noqa: E402
+from surrogate import default_surrogate_path  # noqa: E402
 from analognas.cost import HERMES_ONE_PHASE, network_cost  # noqa: E402
 from analognas.evaluation import EvaluationConfig, evaluate_architecture  # noqa: E402
 from analognas.hardware import AnalogHardware  # noqa: E402
