@@ -189,16 +189,23 @@ def test_training_check_fails_without_the_per_element_input_range_gradient(monke
 
 
 # --- random sources: same distributions ----------------------------------------------------
+def _prepare(model: nn.Module, step: str | None) -> None:
+    """Draw a new device state before a pass: program anew, or read the devices anew a day on."""
+    if step == "program":
+        model.program_analog_weights()
+    elif step == "drift":
+        model.drift_analog_weights(86400.0)
+
+
 def _deviations(model: nn.Module, clean: torch.Tensor, x: torch.Tensor, fast: bool, n: int, seed: int,
-                train: bool = False, program: bool = False) -> np.ndarray:
+                train: bool = False, step: str | None = None) -> np.ndarray:
     """Root-mean-square deviation of each of ``n`` noisy forward passes from the noise-free
     output: one number per independent draw of the noise (outputs of one pass share it)."""
     torch.manual_seed(seed)
     model.train(train)
     out = []
     for _ in range(n):
-        if program:
-            model.program_analog_weights()
+        _prepare(model, step)
         with torch.no_grad(), fast_simulation(model, fast):
             out.append(float((model(x) - clean).pow(2).mean().sqrt()))
     return np.array(out)
@@ -231,28 +238,30 @@ def _frozen_input_ranges(model: nn.Module) -> nn.Module:
     return model
 
 
-CASES = {  # noise source -> (hardware fields, train mode, program each pass)
-    "out_noise": (dict(modifier_std=0.0), False, False),
-    "modifier": (dict(out_noise=0.0, modifier_std=0.08), True, False),
-    "prog_noise": (dict(out_noise=0.0, modifier_std=0.0), False, True),
+QUIET_DEVICES = dict(prog_noise_scale=0.0, drift_scale=0.0, read_noise_scale=0.0)
+CASES = {  # noise source -> (hardware fields, train mode, what each pass draws anew)
+    "out_noise": (dict(modifier_std=0.0, **QUIET_DEVICES), False, None),
+    "modifier": (dict(out_noise=0.0, modifier_std=0.08, **QUIET_DEVICES), True, None),
+    "prog_noise": (dict(out_noise=0.0, modifier_std=0.0), False, "program"),
+    "read_noise": (dict(out_noise=0.0, modifier_std=0.0, **{**QUIET_DEVICES, "read_noise_scale": 1.0}),
+                   False, "drift"),
 }
 
 
 @pytest.mark.parametrize("source", sorted(CASES))
 def test_random_sources_have_aihwkit_distribution_and_the_test_has_power(source):
-    fields, train, program = CASES[source]
+    fields, train, step = CASES[source]
     x, _ = _images(n=8)
     model = _frozen_input_ranges(to_analog(_net(), AnalogHardware(tile_size=16, **fields)))
     quiet = _scaled(model, source, 0.0)
     torch.manual_seed(0)
     quiet.train(train)
-    if program:
-        quiet.program_analog_weights()
+    _prepare(quiet, step)
     with torch.no_grad():
         clean = quiet(x)  # aihwkit's own forward with this noise source off
 
     def sample(m: nn.Module, fast: bool, seed: int) -> np.ndarray:
-        return _deviations(m, clean, x, fast, 40, seed, train=train, program=program)
+        return _deviations(m, clean, x, fast, 40, seed, train=train, step=step)
 
     ref = sample(model, False, 1)
     assert ref.min() > 0
