@@ -181,14 +181,13 @@ def drift_accuracies(model: nn.Module, data: DatasetBundle,
     acc = np.empty((evaluation.n_reps, len(evaluation.times)))
     with fast_simulation(model, fast), \
             strided_unfold(model, strided_unfold_default(device) if strided is None else strided):
-        bar = tqdm(total=acc.size, desc="drift evaluation", unit="point", disable=not progress, leave=False)
-        for rep in range(evaluation.n_reps):
-            model.program_analog_weights()
-            for j, t in enumerate(evaluation.times):
-                model.drift_analog_weights(t)
-                acc[rep, j] = accuracy(model, x, y, batch_size)
-                bar.update()
-        bar.close()
+        with tqdm(total=acc.size, desc="drift evaluation", unit="point", disable=not progress, leave=False) as bar:
+            for rep in range(evaluation.n_reps):
+                model.program_analog_weights()
+                for j, t in enumerate(evaluation.times):
+                    model.drift_analog_weights(t)
+                    acc[rep, j] = accuracy(model, x, y, batch_size)
+                    bar.update()
     return acc
 
 

@@ -283,6 +283,32 @@ def keep_freed_memory() -> bool:
 
 
 # --- internals ----------------------------------------------------------------------------
+def _fit_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: Any, loss_fn: nn.Module, x: torch.Tensor,
+               y: torch.Tensor, config: TrainingConfig, shuffle: torch.Generator, phase: str, epoch: int,
+               bar: Any) -> float:
+    """One epoch in a fresh order; its mean loss. Raises _Diverged on a non-finite loss."""
+    n = len(y)
+    order = torch.randperm(n, generator=shuffle).to(x.device)
+    total_loss = 0.0
+    for step in range(math.ceil(n / config.batch_size)):
+        idx = order[step * config.batch_size:(step + 1) * config.batch_size]
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x[idx]), y[idx])
+        value = float(loss.detach())  # one sync per step; needed to stop at the first bad loss
+        if not math.isfinite(value):
+            raise _Diverged(
+                f"{phase} diverged: loss={value} at epoch {epoch + 1}, step {step + 1} "
+                f"(lr={opt.param_groups[0]['lr']:.3g}); try a smaller learning rate"
+            )
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        total_loss += value * len(idx)
+        bar.update()
+    return total_loss / n
+
+
 def _fit(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
          config: TrainingConfig, epochs: int, shuffle: torch.Generator, phase: str,
          progress: bool = False) -> list[float]:
@@ -297,27 +323,8 @@ def _fit(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     losses = []
-    bar = tqdm(total=epochs * steps_per_epoch, desc=phase, unit="step", disable=not progress, leave=False)
-    for epoch in range(epochs):
-        order = torch.randperm(n, generator=shuffle).to(x.device)
-        total_loss = 0.0
-        for step in range(steps_per_epoch):
-            idx = order[step * config.batch_size:(step + 1) * config.batch_size]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[idx]), y[idx])
-            value = float(loss.detach())  # one sync per step; needed to stop at the first bad loss
-            if not math.isfinite(value):
-                raise _Diverged(
-                    f"{phase} diverged: loss={value} at epoch {epoch + 1}, step {step + 1} "
-                    f"(lr={opt.param_groups[0]['lr']:.3g}); try a smaller learning rate"
-                )
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            total_loss += value * len(idx)
-            bar.update()
-        losses.append(total_loss / n)
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    bar.close()
+    with tqdm(total=epochs * steps_per_epoch, desc=phase, unit="step", disable=not progress, leave=False) as bar:
+        for epoch in range(epochs):
+            losses.append(_fit_epoch(model, opt, sched, loss_fn, x, y, config, shuffle, phase, epoch, bar))
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
     return losses
