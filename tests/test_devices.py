@@ -121,6 +121,7 @@ def test_cli_hardware_file_takes_device_models_and_presets(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["evaluate", str(arch), "--space", "nb201", "--hardware", str(hw), "--pretrain-epochs", "1",
                  "--epochs", "1", "--n-reps", "1", "--n-train", "64", "--n-test", "32", "--output", str(out)]) == 0
+    capsys.readouterr()  # that run's progress bars and warnings
     recorded = json.loads((out / "evaluation.json").read_text())["hardware"]
     assert recorded["noise_model"] == "hermes" and recorded["noise_params"] == {"num_devices": 1}
     assert recorded["g_max"] == 10.0 and recorded["modifier_std"] == 0.06  # the bench preset's
