@@ -465,7 +465,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate_architecture(space, arch, args.dataset, hardware=hardware, training=training,
                                    evaluation=evaluation, seed=args.seed, data_root=args.data_root,
                                    n_train=args.n_train, n_test=args.n_test,
-                                   progress=not getattr(args, "no_progress", False))
+                                   progress=not args.no_progress)
     chance = 100.0 / FALLBACK_NUM_CLASSES  # every named dataset has 10 classes
     near_chance = result.status == "ok" and result.acc_1d is not None and result.acc_1d < 1.5 * chance
     report = {
@@ -879,6 +879,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hardware(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default="analognas-evaluation", help="output folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an earlier evaluation.json in --output (default: refuse)")
 

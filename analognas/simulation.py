@@ -144,18 +144,9 @@ def unsupported_reason(layer: nn.Module) -> str | None:
 
 
 # --- the tile computation -------------------------------------------------------------------
-class _Quantize(torch.autograd.Function):
-    """Rounding to the DAC/ADC grid with aihwkit's straight-through gradient."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, res: float, bound: float) -> torch.Tensor:
-        res = 1 / res if res > 1.0 else res
-        step = res * 2 * bound
-        return x.div(step).round_().mul_(step)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        return grad, None, None
+def _step(res: float, bound: float) -> float:
+    """The size of one DAC/ADC level, as aihwkit's ``UniformQuantize`` computes it."""
+    return (1 / res if res > 1.0 else res) * 2 * bound
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,24 +180,23 @@ class _ConvGeometry:
         end = cols.shape[1] - self.trail
         return cols[:, self.lead:end]
 
+    def rows(self) -> int:
+        """The tile's rows: unfolded columns of channels c0..c1 it holds."""
+        return (self.c1 - self.c0) * self.kernel[0] * self.kernel[1] - self.lead - self.trail
+
     def unfolded_sums(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Sum, sum of squares and count of the tile's unfolded input, without unfolding it.
 
         Each pixel enters the unfolded matrix as many times as kernel positions of the tile's
-        rows read it; a transposed convolution of ones counts that multiplicity.
+        rows read it: the unfold of ones, folded back, counts that multiplicity.
         """
         n, c, h, w = x.shape
-        mask = self.kernel_of(torch.ones(1, (c * self.kernel[0] * self.kernel[1]) - self.lead - self.trail,
-                                         dtype=x.dtype, device=x.device))
-        out_h = (h + 2 * self.padding[0] - self.kernel[0]) // self.stride[0] + 1
-        out_w = (w + 2 * self.padding[1] - self.kernel[1]) // self.stride[1] + 1
-        ones = torch.ones(1, 1, out_h, out_w, dtype=x.dtype, device=x.device)
-        mult = F.conv_transpose2d(ones, mask, stride=self.stride,
-                                  output_padding=(h + 2 * self.padding[0] - ((out_h - 1) * self.stride[0] + self.kernel[0]),
-                                                  w + 2 * self.padding[1] - ((out_w - 1) * self.stride[1] + self.kernel[1])))
-        ph, pw = self.padding
-        mult = mult[:, :, ph:ph + h, pw:pw + w]
-        count = n * out_h * out_w * (mask.shape[1] * self.kernel[0] * self.kernel[1] - self.lead - self.trail)
+        ones = torch.ones(1, c, h, w, dtype=x.dtype, device=x.device)
+        cols = F.unfold(ones, self.kernel, padding=self.padding, stride=self.stride)
+        cols[:, :self.lead] = 0
+        cols[:, cols.shape[1] - self.trail:] = 0
+        mult = F.fold(cols, (h, w), self.kernel, padding=self.padding, stride=self.stride)
+        count = n * cols.shape[2] * self.rows()
         return (x * mult).sum(), (x * x * mult).sum(), count
 
 
@@ -317,6 +307,8 @@ def _matmul(x: torch.Tensor, weight: torch.Tensor, geometry: _ConvGeometry | Non
 
 
 def _tile_forward_autograd(tile: Any, x: torch.Tensor, geometry: _ConvGeometry | None) -> torch.Tensor:
+    from aihwkit.simulator.tiles.utils import UniformQuantize
+
     io = tile.rpu_config.forward
     ir = tile.input_range
     nm = _noise_management(io)
@@ -333,7 +325,7 @@ def _tile_forward_autograd(tile: Any, x: torch.Tensor, geometry: _ConvGeometry |
     if nm != 1.0:
         x = x * (1.0 / nm)
     if io.inp_res > 0:
-        x = _Quantize.apply(x, io.inp_res, io.inp_bound)
+        x = UniformQuantize.apply(x, io.inp_res, io.inp_bound, False)
     inp_bound = io.inp_bound if io.inp_bound > 0 else math.inf
     masks = None
     if geometry is not None and ir is not None and ir.requires_grad:
@@ -356,7 +348,7 @@ def _tile_forward_autograd(tile: Any, x: torch.Tensor, geometry: _ConvGeometry |
     elif io.out_noise > 0:
         y = y + io.out_noise * torch.randn_like(y)
     if io.out_res > 0:
-        y = _Quantize.apply(y, io.out_res, io.out_bound)
+        y = UniformQuantize.apply(y, io.out_res, io.out_bound, False)
     out_bound = io.out_bound if io.out_bound > 0 else math.inf
     y = torch.clamp(y, -out_bound, out_bound)
     if nm != 1.0 or io.out_scale != 1.0:
@@ -384,12 +376,12 @@ def _tile_forward_inplace(tile: Any, x: torch.Tensor, geometry: _ConvGeometry | 
     ir = tile.input_range
     nm = _noise_management(io)
     inp_bound = io.inp_bound if io.inp_bound > 0 else math.inf
-    in_step = (1 / io.inp_res if io.inp_res > 1.0 else io.inp_res) * 2 * io.inp_bound if io.inp_res > 0 else 1.0
+    in_step = _step(io.inp_res, io.inp_bound) if io.inp_res > 0 else 1.0
     scale_in = 1.0 / (nm * in_step)
     if ir is not None:
-        bound = abs(ir.item())
-        x = torch.clamp(x, -bound, bound)
-        scale_in /= float(ir.item())
+        value = ir.item()
+        x = torch.clamp(x, -abs(value), abs(value))
+        scale_in /= value
     else:
         x = x.clone()
     if scale_in != 1.0:
@@ -402,7 +394,7 @@ def _tile_forward_inplace(tile: Any, x: torch.Tensor, geometry: _ConvGeometry | 
 
     y = _matmul(x, _tile_weight(tile, x.shape[0]), geometry)
     channel = _channel_view(y, geometry is not None)
-    out_step = (1 / io.out_res if io.out_res > 1.0 else io.out_res) * 2 * io.out_bound if io.out_res > 0 else 1.0
+    out_step = _step(io.out_res, io.out_bound) if io.out_res > 0 else 1.0
     if in_step != out_step:
         y.mul_(in_step / out_step)
     if tile.tile.out_noise_values is not None:

@@ -333,7 +333,8 @@ def test_cli_takes_the_simulation(capsys):
     args = build_parser().parse_args(["evaluate", "arch.json", "--simulation", "aihwkit"])
     assert _configs_from_args(args)[1].simulation == "aihwkit"
     args = build_parser().parse_args(["evaluate", "arch.json"])
-    assert _configs_from_args(args)[1].simulation == "fast"
+    assert _configs_from_args(args)[1].simulation == "fast" and not args.no_progress
+    assert build_parser().parse_args(["evaluate", "arch.json", "--no-progress"]).no_progress
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args(["evaluate", "arch.json", "--simulation", "exact"])
     assert e.value.code == 2 and "--simulation" in capsys.readouterr().err
