@@ -512,11 +512,7 @@ def cmd_dataset_build(args: argparse.Namespace) -> int:
     from analognas.dataset import build_dataset
     from search_spaces import get_space
 
-    executor = None
-    if args.workers or args.scheduler:
-        from analognas.distributed import DaskExecutor
-
-        executor = DaskExecutor(address=args.scheduler, n_workers=args.workers)
+    executor = _executor(args)
     hardware, training, evaluation = _configs_from_args(args)
     table = build_dataset(get_space(args.space), args.output, args.n_archs, dataset=args.dataset,
                           hardware=hardware, training=training, evaluation=evaluation,
@@ -526,6 +522,20 @@ def cmd_dataset_build(args: argparse.Namespace) -> int:
     ok = int((table["status"] == "ok").sum()) if len(table) else 0
     print(f"{args.output}: {len(table)} architectures ({ok} ok, {len(table) - ok} failed)")
     return 0
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    """A Dask executor for --workers / --scheduler, or None (evaluate here, one at a time)."""
+    if not (args.workers or args.scheduler):
+        return None
+    from analognas.distributed import DaskExecutor
+
+    return DaskExecutor(address=args.scheduler, n_workers=args.workers)
+
+
+def _add_executor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=_positive_int, help="local Dask workers (parallel evaluations)")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
 
 
 @command("surrogate train")
@@ -544,15 +554,21 @@ def cmd_surrogate_train(args: argparse.Namespace) -> int:
     if args.tune:
         model.tune(list(table["arch"]), table, n_trials=args.tune, seed=args.seed)
     archs = list(table["arch"])
-    taus = None
+    taus = baseline = None
     if args.cv:
+        from surrogate.folds import plain_xgboost_taus
+
         # before fitting: what the saved model's setting achieves on networks it has not seen
         taus = model.cross_validate(archs, table, cv=args.cv, seed=args.seed)
-        print(f"{args.cv}-fold cross-validated Kendall tau: "
-              + ", ".join(f"{t} {v:.3f}" for t, v in taus.items()))
+        baseline = plain_xgboost_taus(space, archs, table, cv=args.cv, seed=args.seed)
+        print(f"{args.cv}-fold cross-validated Kendall tau (identical networks share a fold):")
+        print(f"  {'':32s}" + "".join(f"{t:>12s}" for t in taus))
+        print(f"  {'this surrogate':32s}" + "".join(f"{v:12.3f}" for v in taus.values()))
+        print(f"  {'plain XGBoost, raw encoding':32s}" + "".join(f"{baseline[t]:12.3f}" for t in taus))
     model.fit(archs, table)
     model.domain_ = dataclasses.replace(model.domain_, table=str(args.results), cv_kendall_tau=taus,
-                                        cv_folds=args.cv or None, **_table_task(args.results))
+                                        cv_folds=args.cv or None, cv_baseline_kendall_tau=baseline,
+                                        **_table_task(args.results))
     model.save(args.output)
     print(f"surrogate for {space.name} fitted on {model.domain_.describe()} -> {args.output}")
     return 0
@@ -721,7 +737,8 @@ def cmd_dataset_retest(args: argparse.Namespace) -> int:
     from analognas.reliability import retest
 
     result = retest(args.results, n=args.n, seed=args.seed, output=args.output, data_root=args.data_root,
-                    device=args.device, num_threads=args.num_threads, progress=not args.no_progress)
+                    device=args.device, num_threads=args.num_threads, progress=not args.no_progress,
+                    executor=_executor(args))
     print(f"{result.path}: {len(result.table)} networks of {args.results} measured again (seed {args.seed})")
     print("test-retest reliability, ICC(1,1) = share of variance between networks:")
     print(result.reliability.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -798,6 +815,7 @@ def add_table_commands(sub: Any, dataset: Any) -> None:
     p.add_argument("--data-root", help="folder holding the dataset files")
     p.add_argument("--device", help="cpu, cuda or cuda:N (speed only)")
     p.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (speed only)")
+    _add_executor(p)
     p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser(
@@ -893,8 +911,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-params", type=_positive_int, help="parameter cap for sampling")
     p.add_argument("--sampling", default="random", choices=["random", "lhs"])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=_positive_int, help="local Dask workers (parallel build)")
-    p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
+    _add_executor(p)
     p.add_argument("--no-progress", action="store_true")
     _add_training(p)
     _add_hardware(p)

@@ -145,7 +145,7 @@ def retest_path(results: str | os.PathLike, seed: int) -> Path:
 
 def retest(results: str | os.PathLike, n: int = 12, seed: int = 1, output: str | os.PathLike | None = None,
            space: Any = None, data_root: str | os.PathLike | None = None, device: str | None = None,
-           num_threads: int | None = None, progress: bool = True) -> RetestResult:
+           num_threads: int | None = None, progress: bool = True, executor: Any = None) -> RetestResult:
     """Train and evaluate ``n`` of the table's networks again, with evaluation seeds from
     ``seed``, into a side table (resumable), and report their test-retest reliability.
 
@@ -153,6 +153,8 @@ def retest(results: str | os.PathLike, n: int = 12, seed: int = 1, output: str |
     rows (a larger ``n`` extends a smaller one). Everything else (dataset, subset sizes,
     hardware, training, evaluation) is the table's, read from its provenance; ``device`` and
     ``num_threads`` only change the speed. Side-table rows keep their network's index.
+    ``executor`` (e.g. :class:`analognas.distributed.DaskExecutor`) runs the evaluations in
+    parallel, as for a build; it is closed at the end if it was not started before.
 
     Example:
         >>> r = retest("runs/resnet.csv", n=12, seed=1)                    # doctest: +SKIP
@@ -188,15 +190,20 @@ def retest(results: str | os.PathLike, n: int = 12, seed: int = 1, output: str |
         raise ValueError(f"n={n} is not allowed; allowed: at most the table's {len(table)} successful rows")
     order = np.random.default_rng(seed).permutation(len(table))[:n]
     chosen = table.iloc[np.sort(order)]
-    with builder.open_run("retest", n, extra={"retest": {"of": str(results), "n": n}}) as run:
-        held = set(run.table.held)
-        jobs = [EvalJob(int(i), a.to_dict(), arch_seed(seed, int(i)))
-                for i, a in zip(chosen["index"], chosen["arch"]) if int(i) not in held]
-        from tqdm.auto import tqdm
+    owned = executor is not None and not executor.started
+    try:
+        with builder.open_run("retest", n, executor, extra={"retest": {"of": str(results), "n": n}}) as run:
+            held = set(run.table.held)
+            jobs = [EvalJob(int(i), a.to_dict(), arch_seed(seed, int(i)))
+                    for i, a in zip(chosen["index"], chosen["arch"]) if int(i) not in held]
+            from tqdm.auto import tqdm
 
-        with tqdm(total=n, initial=n - len(jobs), disable=not progress, unit="arch",
-                  desc=f"retest {builder.path.name}") as bar:
-            for _ in run.evaluate(jobs, bar=bar):
-                bar.update(1)
+            with tqdm(total=n, initial=n - len(jobs), disable=not progress, unit="arch",
+                      desc=f"retest {builder.path.name}") as bar:
+                for _ in run.evaluate(jobs, executor, bar=bar):
+                    bar.update(1)
+    finally:
+        if owned:
+            executor.close()
     again = read_results(builder.path, space)
     return RetestResult(builder.path, again, reliability(table, again))

@@ -36,7 +36,10 @@ class SurrogateDomain:
         table: where the table came from (a path or a name).
         cv_kendall_tau: cross-validated Kendall tau per metric (acc_1d, acc_1d_std, avm):
             how well the surrogate's setting ranks networks it has not seen.
-        cv_folds: the folds of that cross-validation.
+        cv_folds: the folds of that cross-validation (identical networks share a fold).
+        cv_baseline_kendall_tau: the same for a plain XGBoost regressor with default
+            parameters on the raw encoding, same folds: what the surrogate's features and
+            settings add.
     """
 
     space: str
@@ -49,6 +52,7 @@ class SurrogateDomain:
     table: str | None = None
     cv_kendall_tau: dict[str, float] | None = None
     cv_folds: int | None = None
+    cv_baseline_kendall_tau: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if self.input_shape is not None:

@@ -205,7 +205,8 @@ def _params_range(table: Any, rows: np.ndarray) -> dict[str, int | None]:
     return {"params_min": int(params.min()), "params_max": int(params.max())}
 
 
-def _column(table: Any, name: str, n: int) -> np.ndarray:
+def target_column(table: Any, name: str, n: int) -> np.ndarray:
+    """Column ``name`` of ``table`` (a DataFrame or a mapping) as n floats; a clear error if absent."""
     try:
         col = table[name]
     except (KeyError, IndexError, TypeError):
@@ -294,7 +295,7 @@ class AnalogSurrogate:
             ok = (table["status"].to_numpy() == "ok")
             if not ok.all():
                 warnings.warn(f"dropping {int((~ok).sum())} row(s) whose status is not 'ok'", stacklevel=2)
-        ys = {t: _column(table, t, n) for t in TARGETS}
+        ys = {t: target_column(table, t, n) for t in TARGETS}
         X = self._features(archs)
         names = feature_matrix(self.space, [])[1]
 
@@ -416,7 +417,7 @@ class AnalogSurrogate:
         pred = self.predict(archs)
         out = {}
         for target in TARGETS:
-            y = _column(table, target, len(archs))
+            y = target_column(table, target, len(archs))
             rows = np.isfinite(y)
             out[target] = kendall_tau(y[rows], pred[target].to_numpy()[rows]) if rows.sum() > 1 else float("nan")
         return out
@@ -425,8 +426,8 @@ class AnalogSurrogate:
                        seed: int | None = None) -> dict[str, float]:
         """Out-of-fold Kendall tau per target, how well this setting ranks unseen networks.
 
-        The rows are split into ``cv`` folds (shuffled with ``seed``, default ``self.seed``); a
-        fresh model with this one's parameters is fitted on all folds but one and predicts
+        The rows are split into ``cv`` folds (shuffled with ``seed``, default ``self.seed``) that
+        keep identical networks together (:func:`surrogate.folds.grouped_folds`); a fresh model with this one's parameters is fitted on all folds but one and predicts
         that one. Returns ``{target: mean tau over folds}`` (folds where either side is
         constant are left out). ``self`` is not fitted or changed.
 
@@ -440,30 +441,16 @@ class AnalogSurrogate:
             >>> AnalogSurrogate(space, params=small).cross_validate(archs, table, cv=4)["acc_1d"] > 0.5
             True
         """
-        from .tuning import _folds
+        from .folds import fold_taus
 
         archs = list(archs)
-        n = len(archs)
-        if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2:
-            raise ValueError(f"cv={cv!r} is not allowed; allowed: an integer >= 2")
-        if n < 2 * cv:
-            raise ValueError(f"cross_validate: {n} architectures are too few for cv={cv} (at least {2 * cv})")
-        ys = {t: _column(table, t, n) for t in TARGETS}
-        frame = table if isinstance(table, pd.DataFrame) else pd.DataFrame(ys)
-        taus: dict[str, list[float]] = {t: [] for t in TARGETS}
-        for train, test in _folds(n, int(cv), self.seed if seed is None else seed):
+
+        def fit_predict(train: np.ndarray, test: np.ndarray, frame: pd.DataFrame) -> pd.DataFrame:
             model = AnalogSurrogate(self.space, params=self.params, seed=self.seed, n_jobs=self.n_jobs)
             model.fit([archs[i] for i in train], frame.iloc[train].reset_index(drop=True))
-            pred = model.predict([archs[i] for i in test])
-            ok = np.ones(len(test), dtype=bool)
-            if "status" in frame.columns:
-                ok = frame["status"].to_numpy()[test] == "ok"
-            for t in TARGETS:
-                rows = ok & np.isfinite(ys[t][test])
-                tau = kendall_tau(ys[t][test][rows], pred[t].to_numpy()[rows]) if rows.sum() > 1 else np.nan
-                if np.isfinite(tau):
-                    taus[t].append(tau)
-        return {t: float(np.mean(v)) if v else float("nan") for t, v in taus.items()}
+            return model.predict([archs[i] for i in test])
+
+        return fold_taus(self.space, archs, table, fit_predict, cv, self.seed if seed is None else seed)
 
     # --- tuning --------------------------------------------------------------------------
     def tune(self, archs: Sequence[Any], table: Any, n_trials: int = 30, cv: int = 3,

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .folds import grouped_folds, network_groups
 from .metrics import kendall_tau
 
 TUNED = ("n_estimators", "learning_rate", "max_depth", "subsample", "colsample_bytree",
@@ -30,12 +31,6 @@ def suggest_tree_params(trial: Any) -> dict[str, Any]:
     }
 
 
-def _folds(n: int, cv: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    idx = np.random.default_rng(seed).permutation(n)
-    parts = np.array_split(idx, cv)
-    return [(np.concatenate(parts[:i] + parts[i + 1:]), parts[i]) for i in range(cv)]
-
-
 def tune_params(model: Any, archs: Sequence[Any], table: Any, n_trials: int = 30, cv: int = 3,
                 seed: int = 0, targets: Sequence[str] = ("acc_1d",),
                 progress: bool = False) -> dict[str, dict[str, Any]]:
@@ -52,27 +47,28 @@ def tune_params(model: Any, archs: Sequence[Any], table: Any, n_trials: int = 30
     if n_trials < 1:
         raise ValueError(f"n_trials={n_trials!r} must be at least 1")
     X = model._features(archs)
+    groups = network_groups(model.space, archs)
     verbosity = optuna.logging.get_verbosity()
     if not progress:  # restored below: Optuna's log level is process-wide
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return {t: _tune_target(model, X, table, t, n_trials, cv, seed, progress) for t in targets}
+        return {t: _tune_target(model, X, groups, table, t, n_trials, cv, seed, progress) for t in targets}
     finally:
         optuna.logging.set_verbosity(verbosity)
 
 
-def _tune_target(model: Any, X: np.ndarray, table: Any, target: str, n_trials: int, cv: int,
+def _tune_target(model: Any, X: np.ndarray, groups: Sequence[Any], table: Any, target: str, n_trials: int, cv: int,
                  seed: int, progress: bool) -> dict[str, Any]:
     import optuna
 
-    from .model import AnalogSurrogate, _column
+    from .model import AnalogSurrogate, target_column
 
-    y = _column(table, target, len(X))
+    y = target_column(table, target, len(X))
     rows = np.isfinite(y)
     Xt, yt = X[rows], y[rows]
     if len(yt) < 2 * cv:
         raise ValueError(f"{target}: {len(yt)} rows are too few for {cv}-fold tuning")
-    folds = _folds(len(yt), cv, seed)
+    folds = grouped_folds([g for g, ok in zip(groups, rows) if ok], cv, seed)
     keys = ("acc_1d_ranker", "acc_1d_regressor") if target == "acc_1d" else (target,)
 
     def objective(trial: Any) -> float:
