@@ -98,8 +98,8 @@ def _add_space(p: argparse.ArgumentParser, default: str | None = "resnet_like") 
                    "a --surrogate fitted for another space is refused")
 
 
-def _add_hardware(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("analog hardware (defaults: AnalogHardware())")
+def _add_hardware(p: argparse.ArgumentParser, tile_size: bool = True, title: str | None = None) -> None:
+    g = p.add_argument_group(title or "analog hardware (defaults: AnalogHardware())")
     g.add_argument("--hardware", metavar="FILE",
                    help='JSON file with AnalogHardware fields, e.g. {"preset": "analognas-bench"} or '
                         '{"noise_model": "hermes", "noise_params": {"num_devices": 1}, "g_max": 10.0} '
@@ -109,7 +109,8 @@ def _add_hardware(p: argparse.ArgumentParser) -> None:
     g.add_argument("--adc-bits", type=_positive_int, help="output (ADC) resolution in bits")
     g.add_argument("--out-noise", type=float, help="output noise std (relative)")
     g.add_argument("--weight-noise", type=float, help="weight-noise injection std during training")
-    g.add_argument("--tile-size", type=_positive_int, help="crossbar tile rows/columns")
+    if tile_size:
+        g.add_argument("--tile-size", type=_positive_int, help="crossbar tile rows/columns")
     g.add_argument("--no-drift-compensation", action="store_true",
                    help="turn global drift compensation off")
 
@@ -138,9 +139,21 @@ def _add_training(p: argparse.ArgumentParser, dataset_default: str | None = DEFA
                         "or aihwkit (aihwkit's own forward)")
 
 
-def _hardware_from_args(args: argparse.Namespace):
+#: the single-field hardware flags (argparse dests) and the AnalogHardware fields they set
+HARDWARE_FLAGS = {"g_max": "g_max", "dac_bits": "dac_bits", "adc_bits": "adc_bits", "out_noise": "out_noise",
+                  "weight_noise": "modifier_std", "tile_size": "tile_size"}
+
+
+def _hardware_given(args: argparse.Namespace, tile_size: bool = True) -> bool:
+    """Whether any hardware option was given (``--tile-size`` counts only when it is one)."""
+    return bool(args.hardware or args.no_drift_compensation or any(
+        getattr(args, flag, None) is not None for flag in HARDWARE_FLAGS if tile_size or flag != "tile_size"))
+
+
+def _hardware_from_args(args: argparse.Namespace, tile_size: bool = True):
     """The AnalogHardware of ``--hardware FILE.json`` (its fields, optionally ``"preset": NAME``
-    to start from a named preset) and the single-field flags, which win over the file."""
+    to start from a named preset) and the single-field flags, which win over the file
+    (``tile_size=False``: ``--tile-size`` is not a hardware flag of this command)."""
     from analognas.hardware import AnalogHardware
 
     fields: dict[str, Any] = {}
@@ -154,11 +167,8 @@ def _hardware_from_args(args: argparse.Namespace):
                            f"fields (and optionally \"preset\"), got {type(data).__name__}")
         fields.update(data)
         preset = fields.pop("preset", None)
-    flag_to_field = {"g_max": "g_max", "dac_bits": "dac_bits", "adc_bits": "adc_bits",
-                     "out_noise": "out_noise", "weight_noise": "modifier_std",
-                     "tile_size": "tile_size"}
-    for flag, field in flag_to_field.items():
-        if getattr(args, flag) is not None:
+    for flag, field in HARDWARE_FLAGS.items():
+        if (tile_size or flag != "tile_size") and getattr(args, flag) is not None:
             fields[field] = getattr(args, flag)
     if args.no_drift_compensation:
         fields["drift_compensation"] = False
@@ -270,6 +280,39 @@ def _load_surrogate(args: argparse.Namespace):
     return surrogate, path
 
 
+def _surrogate_for_hardware(args: argparse.Namespace, surrogate: Any, path: Path) -> tuple[Any, dict[str, Any]]:
+    """(what the search scores with, the hardware part of result.json). With a hardware option
+    the surrogate is bound to that hardware (``AnalogSurrogate.for_hardware``); without one, a
+    surrogate that takes hardware features is refused, naming its settings."""
+    import warnings
+
+    from surrogate.hardware import HardwareDomainWarning
+
+    features = surrogate.hardware_features_
+    if not _hardware_given(args, tile_size=False):
+        if features is not None and features.names:
+            raise CLIError(f"--surrogate {path} was fitted on {features.describe()} and ranks for one hardware: "
+                           "give it with --hardware FILE.json or --adc-bits, --g-max, ... (fitted settings: "
+                           f"{features.choices()})")
+        setting = None if features is None else features.settings[0]
+        return surrogate, {"setting": setting, "given": False, "seen": setting is not None, "outside": [],
+                           "summary": "as fitted (one setting)" if setting else "as fitted (not recorded)"}
+    hw = _hardware_from_args(args, tile_size=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HardwareDomainWarning)  # the reasons go into result.json
+        try:
+            scorer = surrogate.for_hardware(hw, allow_unseen=args.allow_unseen_hardware)
+        except ValueError as e:
+            raise CLIError(f"--hardware: {e} (--allow-unseen-hardware ranks anyway, as for the fitted "
+                           "hardware)") from None
+    shown = ", ".join(f"{f}={scorer.hardware.get(f)!r}" for f in (features.fields if features else [])) \
+        or "given"
+    where = ("a fitted setting" if scorer.seen else "not fitted on" if scorer.outside
+             else "between the fitted settings")
+    return scorer, {"setting": scorer.hardware, "given": True, "seen": scorer.seen, "outside": scorer.outside,
+                    "summary": f"{shown} ({where})"}
+
+
 def _shipped_domain(space_name: str):
     """The domain of the surrogate shipped for ``space_name`` (None when none is shipped)."""
     from surrogate.model import SHIPPED_SURROGATES, domain_of
@@ -368,12 +411,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     out = _check_output(args.output, SEARCH_OUTPUTS, args.overwrite)
     surrogate, path = _load_surrogate(args)
     space, domain = surrogate.space, surrogate.domain_
+    scorer, hardware = _surrogate_for_hardware(args, surrogate, path)
     constraints = _constraints_from_args(args)
     if domain is not None and domain.params_max is not None and args.max_params > domain.params_max + 1:
         print(f"note: --max-params {args.max_params:,} reaches beyond the surrogate's table (its largest "
               f"network has {domain.params_max:,} parameters): predictions up there are extrapolation",
               file=sys.stderr)
-    search = EvolutionarySearch(space, surrogate, constraints, objective=args.objective,
+    search = EvolutionarySearch(space, scorer, constraints, objective=args.objective,
                                 population_size=args.population, iterations=args.iterations,
                                 time_budget_s=args.time_budget, seed=args.seed,
                                 progress=not args.no_progress)
@@ -384,6 +428,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                        "second): nothing was written; give a larger --time-budget")
     pred = result.best_prediction
     outside = domain.outside(pred["params"], constraints.input_shape) if domain is not None else []
+    outside += hardware["outside"]
     objective = Objective(args.objective)
     from analognas.cost import network_cost
 
@@ -405,6 +450,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         "defaults_from": args.defaults_from,
         "seed": args.seed,
         "surrogate": {"path": str(path), "domain": None if domain is None else domain.to_dict()},
+        "hardware": hardware,
         "inside_domain": not outside,
         "outside_domain": outside,
         "notes": {"acc_1d_score": ACC_SCORE_NOTE, "avm": "predicted accuracy points lost between 1 s and 1 month after "
@@ -431,6 +477,7 @@ def cmd_search(args: argparse.Namespace) -> int:
           f"and {constraints.num_classes} classes")
     print(f"  surrogate {path}: " + ("no domain recorded" if domain is None else
                                      f"fitted on {domain.describe()}; {domain.describe_quality()}"))
+    print(f"  ranked for hardware {hardware['summary']}")
     print("  inside the surrogate's domain" if not outside else
           "  OUTSIDE the surrogate's domain (its predictions here are extrapolation): " + "; ".join(outside))
     print(f"  {_cost_line(cost)}")
@@ -540,52 +587,45 @@ def _add_executor(p: argparse.ArgumentParser) -> None:
 
 @command("surrogate train")
 def cmd_surrogate_train(args: argparse.Namespace) -> int:
-    from analognas.dataset import read_results
+    from analognas.sweep import read_tables
     from search_spaces import get_space
     from surrogate import AnalogSurrogate
     from surrogate.model import MODEL_FILES
 
     space = get_space(args.space)
-    table = read_results(args.results, space)
-    if len(table) < 10:
-        raise CLIError(f"--results {args.results}: {len(table)} successful rows; at least 10 are needed")
+    tables = read_tables(args.results, space)
+    results = ", ".join(tables.paths)
+    if len(tables.frame) < 10:
+        raise CLIError(f"--results {results}: {len(tables.frame)} successful rows; at least 10 are needed")
+    table, archs, hardware = tables.frame, tables.archs, tables.row_hardware
     params = None if args.trees is None else {key: {"n_estimators": args.trees} for key in MODEL_FILES}
     model = AnalogSurrogate(space, params=params, seed=args.seed)
     if args.tune:
-        model.tune(list(table["arch"]), table, n_trials=args.tune, seed=args.seed)
-    archs = list(table["arch"])
+        model.tune(archs, table, n_trials=args.tune, seed=args.seed, hardware=hardware)
     taus = baseline = None
     if args.cv:
         from surrogate.folds import plain_xgboost_taus
 
         # before fitting: what the saved model's setting achieves on networks it has not seen
-        taus = model.cross_validate(archs, table, cv=args.cv, seed=args.seed)
+        taus = model.cross_validate(archs, table, cv=args.cv, seed=args.seed, hardware=hardware)
         baseline = plain_xgboost_taus(space, archs, table, cv=args.cv, seed=args.seed)
-        print(f"{args.cv}-fold cross-validated Kendall tau (identical networks share a fold):")
+        several = len(tables.paths) > 1
+        print(f"{args.cv}-fold cross-validated Kendall tau (identical networks share a fold"
+              + ("; over the rows of all tables, so it also scores the order across hardware):" if several else "):"))
         print(f"  {'':32s}" + "".join(f"{t:>12s}" for t in taus))
         print(f"  {'this surrogate':32s}" + "".join(f"{v:12.3f}" for v in taus.values()))
-        print(f"  {'plain XGBoost, raw encoding':32s}" + "".join(f"{baseline[t]:12.3f}" for t in taus))
-    model.fit(archs, table)
-    model.domain_ = dataclasses.replace(model.domain_, table=str(args.results), cv_kendall_tau=taus,
+        print(f"  {'plain XGBoost, raw encoding' + (' only' if several else ''):32s}"
+              + "".join(f"{baseline[t]:12.3f}" for t in taus))
+    model.fit(archs, table, hardware=hardware)
+    model.domain_ = dataclasses.replace(model.domain_, table=results, cv_kendall_tau=taus,
                                         cv_folds=args.cv or None, cv_baseline_kendall_tau=baseline,
-                                        **_table_task(args.results))
+                                        **tables.task)
     model.save(args.output)
     print(f"surrogate for {space.name} fitted on {model.domain_.describe()} -> {args.output}")
+    if model.hardware_features_ is not None and model.hardware_features_.names:
+        print(f"  hardware features: {', '.join(model.hardware_features_.names)}; rank for one with "
+              f"'analognas search --surrogate {args.output} --hardware FILE.json'")
     return 0
-
-
-def _table_task(results: str) -> dict[str, Any]:
-    """dataset, input_shape and num_classes of a results table, from its provenance file
-    (empty when the table has none)."""
-    from analognas.dataset import provenance_path
-    from analognas.io import read_json
-
-    path = provenance_path(results)
-    if not path.is_file():
-        return {}
-    dataset = (read_json(path).get("settings") or {}).get("dataset") or {}
-    return {"dataset": dataset.get("name"), "input_shape": dataset.get("input_shape"),
-            "num_classes": dataset.get("num_classes")}
 
 
 @command("bench surrogate")
@@ -600,6 +640,27 @@ def cmd_bench_surrogate(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, {"runs": df.to_dict(orient="records"),
                                "summary": summary.to_dict(orient="records")})
+        print(f"wrote {args.json}")
+    return 0
+
+
+@command("bench chip")
+def cmd_bench_chip(args: argparse.Namespace) -> int:
+    from analognas.chip_bench import benchmark_chip, format_chip_bench
+    from analognas.io import write_json
+    from analognas.sweep import read_tables
+    from surrogate.model import MODEL_FILES
+
+    tables = read_tables(args.tables)
+    params = {key: {"n_estimators": args.trees} for key in MODEL_FILES}
+    bench = benchmark_chip(tables, cv=args.cv, seed=args.seed, params=params, progress=not args.no_progress)
+    print(f"{len(tables.paths)} tables, {len(tables.frame)} rows, {len(bench.labels)} hardware settings; "
+          f"{args.cv} network folds (a network's rows share one), {args.trees} trees per model, seed {args.seed}")
+    print(format_chip_bench(bench))
+    if args.json:
+        write_json(args.json, {"tables": tables.paths, "cv": args.cv, "trees": args.trees, "seed": args.seed,
+                               **{k: getattr(bench, k).to_dict(orient="records")
+                                  for k in ("networks", "settings", "summary")}})
         print(f"wrote {args.json}")
     return 0
 
@@ -887,6 +948,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace the results of an earlier search in --output (default: refuse)")
     p.add_argument("--no-progress", action="store_true")
+    _add_hardware(p, tile_size=False, title=(
+        "hardware to rank for (default: the surrogate's own; needed when it was fitted on several; "
+        "--tile-size above is the tile limit's, not a hardware field)"))
+    p.add_argument("--allow-unseen-hardware", action="store_true",
+                   help="rank for hardware that differs from the surrogate's in a field it never saw vary "
+                        "(default: refuse; the ranking is then the fitted hardware's)")
 
     p = sub.add_parser("evaluate", help="HWA-train and drift-evaluate one architecture",
                        description="Train ARCH.json hardware-aware and write DIR/evaluation.json. "
@@ -921,7 +988,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest="surrogate_command", metavar="ACTION", required=True)
     p = surrogate.add_parser("train", help="fit the XGBoost surrogate on a results table")
     _add_space(p)
-    p.add_argument("--results", required=True, help="results table written by 'dataset build'")
+    p.add_argument("--results", required=True, nargs="+", metavar="TABLE.csv",
+                   help="results table(s) written by 'dataset build'; several tables (each with its provenance) "
+                        "may differ only in their hardware, whose differing fields become features")
     p.add_argument("--output", required=True, help="folder for the surrogate")
     p.add_argument("--tune", type=_non_negative_int, default=0, help="Optuna trials (default 0: none)")
     p.add_argument("--trees", type=_positive_int, default=None,
@@ -942,6 +1011,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", type=_positive_int, nargs="+", default=[50, 100, 200, 500, 1000])
     p.add_argument("--seeds", type=_positive_int, default=5)
     p.add_argument("--tune", action="store_true", help="tune hyperparameters with Optuna")
+    p.add_argument("--json", metavar="FILE")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = bench.add_parser("chip", help="how well the surrogate ranks for hardware held out of training",
+                         description="On a sweep of results tables that differ only in their hardware "
+                                     "(see docs/chip.md): for each setting, fit the surrogate with and without "
+                                     "hardware features on the other settings and score its ranking of that "
+                                     "setting's networks (networks unseen too, grouped folds).")
+    p.add_argument("--tables", nargs="+", required=True, metavar="TABLE.csv",
+                   help="results tables, one per hardware setting, each with its provenance")
+    p.add_argument("--cv", type=_number(int, 2, True, "an integer >= 2"), default=5,
+                   help="network folds (default 5)")
+    p.add_argument("--trees", type=_positive_int, default=100, help="boosting rounds of every model (default 100)")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--no-progress", action="store_true")
 

@@ -776,7 +776,16 @@ def _settings(space: Any, data: DatasetBundle, hardware: AnalogHardware, trainin
     }
 
 
-def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+def settings_differences(old: Mapping[str, Any], new: Mapping[str, Any], old_name: str = "table has",
+                         new_name: str = "this build") -> list[str]:
+    """How two tables' ``settings`` (provenance) differ, one ``"section.field: <old_name> X,
+    <new_name> Y"`` per field; runtime fields (device, threads, simulation, batch size of the
+    evaluation) do not count.
+
+    Example:
+        >>> settings_differences({"seed": 0}, {"seed": 1})
+        ['seed: table has 0, this build 1']
+    """
     diffs = []
     for section, value in new.items():
         before = old.get(section)
@@ -784,9 +793,9 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
             skip = _RUNTIME_FIELDS.get(section, ())
             for k in sorted(set(value) | set(before)):
                 if k not in skip and before.get(k) != value.get(k):
-                    diffs.append(f"{section}.{k}: table has {before.get(k)!r}, this build {value.get(k)!r}")
+                    diffs.append(f"{section}.{k}: {old_name} {before.get(k)!r}, {new_name} {value.get(k)!r}")
         elif before != value:
-            diffs.append(f"{section}: table has {before!r}, this build {value!r}")
+            diffs.append(f"{section}: {old_name} {before!r}, {new_name} {value!r}")
     return diffs
 
 
@@ -926,7 +935,7 @@ class DatasetBuilder:
                 old = dict(prov.get("settings", {}))
                 if isinstance(old.get("hardware"), Mapping):  # tables written before newer hardware fields
                     old["hardware"] = hardware_dict_with_defaults(old["hardware"])
-                diffs = _differences(old, settings)
+                diffs = settings_differences(old, settings)
                 if diffs and table_rows:
                     raise ValueError(
                         f"{self.path} was built with other settings; use a new path, or the table's settings:\n  "

@@ -40,6 +40,9 @@ class SurrogateDomain:
         cv_baseline_kendall_tau: the same for a plain XGBoost regressor with default
             parameters on the raw encoding, same folds: what the surrogate's features and
             settings add.
+        hardware: the analog hardware settings of its training rows (``AnalogHardware.to_dict()``
+            each, distinct); the fields that differ between them are features of the
+            surrogate (:mod:`surrogate.hardware`). None: not recorded.
     """
 
     space: str
@@ -53,8 +56,14 @@ class SurrogateDomain:
     cv_kendall_tau: dict[str, float] | None = None
     cv_folds: int | None = None
     cv_baseline_kendall_tau: dict[str, float] | None = None
+    hardware: tuple[dict[str, Any], ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.hardware is not None:
+            if isinstance(self.hardware, Mapping) or not all(isinstance(h, Mapping) for h in self.hardware):
+                raise ValueError(f"domain hardware={self.hardware!r} is not allowed; allowed: a list of "
+                                 "AnalogHardware.to_dict() dicts")
+            object.__setattr__(self, "hardware", tuple(dict(h) for h in self.hardware))
         if self.input_shape is not None:
             shape = tuple(int(s) for s in self.input_shape)
             if len(shape) != 3 or min(shape) < 1:
@@ -64,6 +73,7 @@ class SurrogateDomain:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["input_shape"] = None if self.input_shape is None else list(self.input_shape)
+        d["hardware"] = None if self.hardware is None else list(self.hardware)
         return d
 
     @classmethod
@@ -101,8 +111,13 @@ class SurrogateDomain:
             parts.append(f"inputs {shape_text(self.input_shape)}")
         if self.params_min is not None and self.params_max is not None:
             parts.append(f"{self.params_min:,}-{self.params_max:,} parameters")
+        several = self.hardware is not None and len(self.hardware) > 1
         if self.n_rows is not None:
-            parts.append(f"{self.n_rows:,} networks")
+            parts.append(f"{self.n_rows:,} {'rows (network x hardware)' if several else 'networks'}")
+        if several:
+            from .hardware import HardwareFeatures
+
+            parts.append(HardwareFeatures(self.hardware).describe())
         return ", ".join(parts)
 
     def describe_quality(self) -> str:

@@ -36,6 +36,7 @@ from analognas.io import atomic_write_bytes, read_json, write_json
 
 from .domain import SurrogateDomain
 from .features import feature_matrix, feature_matrix_encoded
+from .hardware import HardwareFeatures, check_hardware, hardware_dict
 from .metrics import kendall_tau
 from .stacked import stack_boosters
 
@@ -255,6 +256,9 @@ class AnalogSurrogate:
         self.n_train_: dict[str, int] = {}
         #: what the model was fitted on (see SurrogateDomain); set by fit, saved and loaded
         self.domain_: SurrogateDomain | None = None
+        #: the hardware settings of the training rows and the features they give (None: fitted
+        #: without hardware); derived from ``domain_.hardware`` on load
+        self.hardware_features_: HardwareFeatures | None = None
 
     def __repr__(self) -> str:
         return f"AnalogSurrogate(space={self.space!r}, seed={self.seed}, n_jobs={self.n_jobs})"
@@ -271,20 +275,74 @@ class AnalogSurrogate:
         return self._checked(*feature_matrix(self.space, archs))
 
     def _checked(self, X: np.ndarray, names: list[str]) -> np.ndarray:
-        if self.feature_names_ is not None and names != self.feature_names_:
+        if self.feature_names_ is not None and names + self._hardware_names() != self.feature_names_:
             raise ValueError("this space's features differ from those the model was fitted on; refit it")
         return X
+
+    def _hardware_names(self) -> list[str]:
+        return [] if self.hardware_features_ is None else self.hardware_features_.names
+
+    def _with_hardware(self, X: np.ndarray, hardware: Any, check: bool = True) -> np.ndarray:
+        """``X`` (architecture features) with the hardware feature columns of ``hardware``
+        appended: one setting for every row, or one per row. Each distinct setting is first
+        checked against the fitted ones (:func:`surrogate.hardware.check_hardware`)."""
+        names = self._hardware_names()
+        if hardware is None:
+            if names:
+                raise ValueError(f"hardware=None is not allowed for this surrogate; allowed: one of the "
+                                 f"{len(self.hardware_features_.settings)} hardware settings it takes as "
+                                 f"features ({self.hardware_features_.choices()}), or another setting of "
+                                 "those fields; pass hardware= or use for_hardware(hw)")
+            return X
+        settings = row_settings(hardware, len(X))
+        if check:
+            for setting in {json.dumps(d, sort_keys=True): d for d in settings}.values():
+                check_hardware(self.hardware_features_, setting)
+        return np.hstack([X, self.hardware_features_.encode(settings)]) if names else X
+
+    def design(self, archs: Sequence[Any], hardware: Any = None,
+               rows: np.ndarray | None = None) -> tuple[np.ndarray, HardwareFeatures | None]:
+        """The training feature matrix of ``archs`` measured on ``hardware`` (None, one
+        setting, or one per architecture), and the :class:`HardwareFeatures` of the settings of
+        ``rows`` (a boolean mask; default all; None without hardware): the architecture's
+        features, then the hardware fields that differ between those settings."""
+        X = self._features(archs)
+        if hardware is None:
+            return X, None
+        settings = row_settings(hardware, len(X))
+        fitted = settings if rows is None else [h for h, keep in zip(settings, rows) if keep]
+        features = HardwareFeatures(fitted or settings)
+        return (np.hstack([X, features.encode(settings)]) if features.names else X), features
 
     # --- fit -----------------------------------------------------------------------------
     def _xgb_kwargs(self, key: str) -> dict[str, Any]:
         return {**self.params[key], "random_state": self.seed, "n_jobs": self.n_jobs}
 
-    def fit(self, archs: Sequence[Any], table: Any) -> "AnalogSurrogate":
+    def fit(self, archs: Sequence[Any], table: Any, hardware: Any = None) -> "AnalogSurrogate":
         """Fit all models on ``archs`` and the aligned ``table`` (DataFrame or mapping).
 
         ``table`` needs the columns acc_1d, acc_1d_std, avm, aligned by position with
         ``archs``. Rows with a ``status`` other than ``"ok"`` and, per target, rows with a NaN
         value are dropped with a warning.
+
+        ``hardware``: what the rows were measured on, an ``AnalogHardware`` (or its
+        ``to_dict()``) for all rows or one per row; None: not recorded. It goes into
+        ``domain_.hardware``, and the fields that differ between the rows' settings become
+        features (:mod:`surrogate.hardware`): predict then needs a setting too.
+
+        Example:
+            >>> from analognas import AnalogHardware
+            >>> from search_spaces import NB201Space
+            >>> space = NB201Space()
+            >>> archs = space.sample_many(20, rng=0) * 2
+            >>> hw = [AnalogHardware(adc_bits=6)] * 20 + [AnalogHardware(adc_bits=8)] * 20
+            >>> table = {"acc_1d": [sum(a.ops) + 2 * i // 20 for i, a in enumerate(archs)],
+            ...          "acc_1d_std": [1.0] * 40, "avm": [0.5] * 40}
+            >>> model = AnalogSurrogate(space, params={"acc_1d_ranker": {"n_estimators": 20}})
+            >>> model.fit(archs, table, hardware=hw).feature_names_[-1]
+            'hw_adc_bits'
+            >>> model.for_hardware(AnalogHardware(adc_bits=7)).predict(archs[:2]).shape
+            (2, 3)
         """
         archs = list(archs)
         n = len(archs)
@@ -296,8 +354,8 @@ class AnalogSurrogate:
             if not ok.all():
                 warnings.warn(f"dropping {int((~ok).sum())} row(s) whose status is not 'ok'", stacklevel=2)
         ys = {t: target_column(table, t, n) for t in TARGETS}
-        X = self._features(archs)
-        names = feature_matrix(self.space, [])[1]
+        X, hw_features = self.design(archs, hardware, rows=ok)
+        names = feature_matrix(self.space, [])[1] + ([] if hw_features is None else hw_features.names)
 
         boosters: dict[str, xgb.Booster] = {}
         scaling: dict[str, Any] = {}
@@ -321,7 +379,9 @@ class AnalogSurrogate:
         self.boosters_ = boosters
         self.scaling_ = scaling
         self.n_train_ = n_train
+        self.hardware_features_ = hw_features
         self.domain_ = SurrogateDomain(space=self.space.name, n_rows=int(ok.sum()),
+                                       hardware=None if hw_features is None else hw_features.settings,
                                        **_params_range(table, ok))
         return self
 
@@ -400,16 +460,39 @@ class AnalogSurrogate:
         # one 2-d block with a ready column index: 5x faster than a dict of columns
         return pd.DataFrame(np.column_stack(pred), index=pd.RangeIndex(len(X)), columns=_TARGET_INDEX, copy=False)
 
-    def predict(self, archs: Sequence[Any]) -> pd.DataFrame:
-        """DataFrame with columns acc_1d (score: order matters), acc_1d_std, avm; one row per arch."""
-        self._check_fitted()
-        return self.predict_features(self._features(archs))
+    def predict(self, archs: Sequence[Any], hardware: Any = None) -> pd.DataFrame:
+        """DataFrame with columns acc_1d (score: order matters), acc_1d_std, avm; one row per arch.
 
-    def predict_encoded(self, enc: np.ndarray) -> pd.DataFrame:
+        ``hardware``: the setting to predict for (an ``AnalogHardware`` or its ``to_dict()``,
+        or one per arch); needed when the surrogate takes hardware features, checked against
+        the fitted settings otherwise (see :meth:`for_hardware`).
+        """
+        self._check_fitted()
+        return self.predict_features(self._with_hardware(self._features(archs), hardware))
+
+    def predict_encoded(self, enc: np.ndarray, hardware: Any = None) -> pd.DataFrame:
         """``predict`` for rows of ``space.encode_many`` (what the evolutionary search holds
         for spaces with encoded operations); the same predictions, without decoding."""
         self._check_fitted()
-        return self.predict_features(self._checked(*feature_matrix_encoded(self.space, enc)))
+        return self.predict_features(self._with_hardware(
+            self._checked(*feature_matrix_encoded(self.space, enc)), hardware))
+
+    def for_hardware(self, hardware: Any, allow_unseen: bool = False) -> "HardwarePredictor":
+        """This surrogate bound to one hardware setting: a predictor with ``predict``,
+        ``predict_encoded`` and ``predict_features`` (of architecture features) that append
+        the setting's hardware features, so a search needs no change.
+
+        The setting is checked once against the fitted ones: a field that never varied in
+        training but differs (every difference, for a surrogate fitted on one setting), or a
+        value the surrogate cannot place, is a one-line ValueError (a warning with
+        ``allow_unseen``); a number outside the fitted range warns
+        (:class:`surrogate.hardware.HardwareDomainWarning`). The predictor's ``outside``
+        lists those reasons, ``seen`` says whether the setting was fitted on.
+        """
+        self._check_fitted()
+        setting = hardware_dict(hardware)
+        outside = check_hardware(self.hardware_features_, setting, allow_unseen=allow_unseen)
+        return HardwarePredictor(self, setting, outside)
 
     def score(self, archs: Sequence[Any], table: Any) -> dict[str, float]:
         """Kendall tau between predictions and ``table``'s true values, per target (NaN rows skipped)."""
@@ -423,13 +506,14 @@ class AnalogSurrogate:
         return out
 
     def cross_validate(self, archs: Sequence[Any], table: Any, cv: int = 5,
-                       seed: int | None = None) -> dict[str, float]:
+                       seed: int | None = None, hardware: Any = None) -> dict[str, float]:
         """Out-of-fold Kendall tau per target, how well this setting ranks unseen networks.
 
         The rows are split into ``cv`` folds (shuffled with ``seed``, default ``self.seed``) that
         keep identical networks together (:func:`surrogate.folds.grouped_folds`); a fresh model with this one's parameters is fitted on all folds but one and predicts
         that one. Returns ``{target: mean tau over folds}`` (folds where either side is
-        constant are left out). ``self`` is not fitted or changed.
+        constant are left out). ``self`` is not fitted or changed. ``hardware``: as in
+        :meth:`fit`; a network measured on several settings stays in one fold.
 
         Example:
             >>> from search_spaces import NB201Space
@@ -444,28 +528,35 @@ class AnalogSurrogate:
         from .folds import fold_taus
 
         archs = list(archs)
+        settings = None if hardware is None else row_settings(hardware, len(archs))
 
         def fit_predict(train: np.ndarray, test: np.ndarray, frame: pd.DataFrame) -> pd.DataFrame:
             model = AnalogSurrogate(self.space, params=self.params, seed=self.seed, n_jobs=self.n_jobs)
-            model.fit([archs[i] for i in train], frame.iloc[train].reset_index(drop=True))
-            return model.predict([archs[i] for i in test])
+            model.fit([archs[i] for i in train], frame.iloc[train].reset_index(drop=True),
+                      hardware=None if settings is None else [settings[i] for i in train])
+            X = model._features([archs[i] for i in test])
+            # a fold may lack a setting's every row: score it anyway, unchecked
+            return model.predict_features(X if settings is None else model._with_hardware(
+                X, [settings[i] for i in test], check=False))
 
         return fold_taus(self.space, archs, table, fit_predict, cv, self.seed if seed is None else seed)
 
     # --- tuning --------------------------------------------------------------------------
     def tune(self, archs: Sequence[Any], table: Any, n_trials: int = 30, cv: int = 3,
              seed: int | None = None, targets: Sequence[str] = ("acc_1d",),
-             progress: bool = False) -> dict[str, Any]:
+             progress: bool = False, hardware: Any = None) -> dict[str, Any]:
         """Choose tree parameters with Optuna (TPE, seeded) by cross-validated Kendall tau.
 
         For each target in ``targets`` a separate study maximises the mean tau over ``cv``
         folds; the best parameters go into ``self.params`` (the acc_1d ranker and regressor
         share theirs). Call ``fit`` afterwards. Returns ``{target: best_params}``.
+        ``hardware``: as in :meth:`fit`.
         """
         from .tuning import tune_params
 
         best = tune_params(self, list(archs), table, n_trials=n_trials, cv=cv,
-                           seed=self.seed if seed is None else seed, targets=targets, progress=progress)
+                           seed=self.seed if seed is None else seed, targets=targets, progress=progress,
+                           hardware=hardware)
         for target, p in best.items():
             keys = ("acc_1d_ranker", "acc_1d_regressor") if target == "acc_1d" else (target,)
             for key in keys:
@@ -527,7 +618,16 @@ class AnalogSurrogate:
         if space.name != saved["name"] or repr(space) != saved["repr"]:
             raise ValueError(f"{folder}: the surrogate was made for {saved['repr']} "
                              f"(space {saved['name']!r}), not for {space!r}")
-        names = feature_matrix(space, [])[1]
+        model = cls(space, params={"avm_per_error": False, **meta["params"]}, seed=meta["seed"], n_jobs=n_jobs)
+        # a model saved before domains were recorded knows its space and row count
+        domain = meta.get("domain") or {"space": saved["name"], "n_rows": meta["n_train"].get("acc_1d")}
+        try:
+            model.domain_ = SurrogateDomain.from_dict(domain)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{folder / METADATA_FILE}: field 'domain': {e}") from None
+        if model.domain_.hardware is not None:
+            model.hardware_features_ = HardwareFeatures(model.domain_.hardware)
+        names = feature_matrix(space, [])[1] + model._hardware_names()
         if names != meta["feature_names"]:
             only_saved = [n for n in meta["feature_names"] if n not in names]
             only_now = [n for n in names if n not in meta["feature_names"]]
@@ -536,8 +636,7 @@ class AnalogSurrogate:
                 f"{len(names)} this version computes for {space!r} (only in the file: {only_saved[:5]}, "
                 f"only now: {only_now[:5]}); refit it"
             )
-        # a model saved before avm_per_error existed predicts AVM on its own
-        model = cls(space, params={"avm_per_error": False, **meta["params"]}, seed=meta["seed"], n_jobs=n_jobs)
+        # (params: a model saved before avm_per_error existed predicts AVM on its own)
         boosters = {}
         # Our fixed file names, never paths taken from the metadata.
         for key, fname in MODEL_FILES.items():
@@ -551,10 +650,62 @@ class AnalogSurrogate:
         model.boosters_ = boosters
         model.scaling_ = {k: list(v) for k, v in meta["scaling"].items()}
         model.n_train_ = dict(meta["n_train"])
-        # a model saved before domains were recorded knows its space and row count
-        domain = meta.get("domain") or {"space": saved["name"], "n_rows": model.n_train_.get("acc_1d")}
-        try:
-            model.domain_ = SurrogateDomain.from_dict(domain)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{folder / METADATA_FILE}: field 'domain': {e}") from None
         return model
+
+
+def row_settings(hardware: Any, n: int) -> list[dict[str, Any]]:
+    """``n`` hardware dicts (:func:`surrogate.hardware.hardware_dict`) from one setting (an
+    ``AnalogHardware`` or a mapping) or a sequence of ``n`` of them."""
+    if isinstance(hardware, Mapping) or hasattr(hardware, "to_dict"):
+        return [hardware_dict(hardware)] * n
+    hardware = list(hardware)
+    if len(hardware) != n:
+        raise ValueError(f"hardware has {len(hardware)} settings for {n} architectures; give one, or one per architecture")
+    cache: dict[int, dict[str, Any]] = {}  # rows often share one setting object: normalise it once
+    return [cache.setdefault(id(h), hardware_dict(h)) for h in hardware]
+
+
+class HardwarePredictor:
+    """An :class:`AnalogSurrogate` bound to one hardware setting (see
+    :meth:`AnalogSurrogate.for_hardware`): what a search needs of a surrogate, for that hardware.
+
+    Attributes:
+        model: the surrogate.
+        hardware: the setting (``AnalogHardware.to_dict()``).
+        outside: why the setting lies outside the surrogate's domain (empty: inside).
+        seen: whether the surrogate was fitted on exactly this setting.
+    """
+
+    def __init__(self, model: AnalogSurrogate, hardware: dict[str, Any], outside: list[str]) -> None:
+        self.model = model
+        self.hardware = hardware
+        self.outside = list(outside)
+        features = model.hardware_features_
+        self.seen = features is not None and hardware in features.settings
+        self._row = features.encode([hardware]) if features is not None and features.names else None
+
+    def __repr__(self) -> str:
+        return f"HardwarePredictor({self.model!r}, outside={self.outside!r})"
+
+    @property
+    def space(self) -> Any:
+        return self.model.space
+
+    @property
+    def domain_(self) -> SurrogateDomain | None:
+        return self.model.domain_
+
+    def predict_features(self, X: np.ndarray) -> pd.DataFrame:
+        """Predictions from architecture features (:func:`feature_matrix`), for this hardware."""
+        X = np.asarray(X, dtype=np.float32)
+        if self._row is not None:
+            X = np.hstack([X, np.broadcast_to(self._row.astype(np.float32), (len(X), self._row.shape[1]))])
+        return self.model.predict_features(X)
+
+    def predict(self, archs: Sequence[Any]) -> pd.DataFrame:
+        """:meth:`AnalogSurrogate.predict` for this hardware."""
+        return self.predict_features(self.model._features(archs))
+
+    def predict_encoded(self, enc: np.ndarray) -> pd.DataFrame:
+        """:meth:`AnalogSurrogate.predict_encoded` for this hardware."""
+        return self.predict_features(self.model._checked(*feature_matrix_encoded(self.model.space, enc)))

@@ -33,8 +33,9 @@ def suggest_tree_params(trial: Any) -> dict[str, Any]:
 
 def tune_params(model: Any, archs: Sequence[Any], table: Any, n_trials: int = 30, cv: int = 3,
                 seed: int = 0, targets: Sequence[str] = ("acc_1d",),
-                progress: bool = False) -> dict[str, dict[str, Any]]:
-    """Best tree parameters per target for ``model`` (an AnalogSurrogate), by CV Kendall tau."""
+                progress: bool = False, hardware: Any = None) -> dict[str, dict[str, Any]]:
+    """Best tree parameters per target for ``model`` (an AnalogSurrogate), by CV Kendall tau
+    (``hardware``: the rows' hardware settings, as in ``AnalogSurrogate.fit``)."""
     import optuna
 
     from .model import TARGETS
@@ -46,7 +47,7 @@ def tune_params(model: Any, archs: Sequence[Any], table: Any, n_trials: int = 30
         raise ValueError(f"cv={cv!r} must be at least 2")
     if n_trials < 1:
         raise ValueError(f"n_trials={n_trials!r} must be at least 1")
-    X = model._features(archs)
+    X = model.design(archs, hardware)[0]
     groups = network_groups(model.space, archs)
     verbosity = optuna.logging.get_verbosity()
     if not progress:  # restored below: Optuna's log level is process-wide

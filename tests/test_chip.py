@@ -1,0 +1,234 @@
+"""Search for a given chip: hardware settings as surrogate features, several tables, the
+hardware domain, `search --hardware` and `bench chip` (issue 18)."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from analognas import AnalogHardware
+from analognas.cli import default_surrogate_path, main
+from analognas.dataset import TABLE_FORMAT, ResultsTable, arch_key, sample_architectures
+from analognas.io import write_json
+from analognas.sweep import read_tables
+from search_spaces import NB201Space, ResNetLikeSpace
+from surrogate import AnalogSurrogate, kendall_tau
+from surrogate.hardware import HardwareDomainWarning, HardwareFeatures
+
+SMALL = {k: {"n_estimators": 30} for k in ("acc_1d_ranker", "acc_1d_regressor", "acc_1d_std", "avm")}
+ADC_BITS = (4, 6, 8)
+
+
+def synthetic(space, archs, bits=ADC_BITS):
+    """Rows of ``archs`` on each ADC resolution; acc_1d rises with the bits and varies by network."""
+    rows, hw, acc = [], [], []
+    for b in bits:
+        setting = AnalogHardware(adc_bits=b)
+        for i, a in enumerate(archs):
+            rows.append(a)
+            hw.append(setting)
+            acc.append(40.0 + (i * 7919 % 23) + 4.0 * b)  # the network's part is a fixed shuffle
+    table = {"acc_1d": acc, "acc_1d_std": [1.0 + (i % 5) for i in range(len(acc))],
+             "avm": [0.5 + (i % 3) for i in range(len(acc))]}
+    return rows, table, hw
+
+
+def write_table(path, space, archs, acc, hardware, dataset="digits", input_shape=(1, 8, 8)):
+    """A results table written with the real ResultsTable API, and its provenance."""
+    columns = ["index", "arch", "space", "status", "acc_1d", "acc_1d_std", "avm", "params", "tiles"]
+    table = ResultsTable(path, columns)
+    for i, (arch, y) in enumerate(zip(archs, acc)):
+        table.append({"index": i, "arch": arch_key(space, arch), "space": space.name, "status": "ok",
+                      "acc_1d": y, "acc_1d_std": 1.0 + i % 4, "avm": 0.5 + i % 3,
+                      "params": space.num_params(arch, input_shape, 10), "tiles": 1})
+    settings = {"space": {"name": space.name, "repr": repr(space)}, "seed": 0, "sampling": "random",
+                "max_params": 20000,
+                "dataset": {"name": dataset, "n_train": 100, "n_test": 50, "input_shape": list(input_shape),
+                            "num_classes": 10},
+                "hardware": hardware.to_dict(), "training": {"epochs": 1}, "evaluation": {"n_reps": 2}}
+    write_json(path.with_suffix(".provenance.json"), {"format": TABLE_FORMAT, "settings": settings, "runs": []})
+    return path
+
+
+@pytest.fixture(scope="module")
+def nb201_fit():
+    space = NB201Space()
+    archs = space.sample_many(40, rng=0)
+    rows, table, hw = synthetic(space, archs)
+    aware = AnalogSurrogate(space, params=SMALL).fit(rows, table, hardware=hw)
+    plain = AnalogSurrogate(space, params=SMALL).fit(rows, table)
+    return space, archs, rows, table, hw, aware, plain
+
+
+def test_hardware_features_are_appended_and_rank_across_settings(nb201_fit):
+    space, archs, rows, table, hw, aware, plain = nb201_fit
+    assert aware.feature_names_[-1] == "hw_adc_bits" and "hw_adc_bits" not in plain.feature_names_
+    assert aware.feature_names_[:-1] == plain.feature_names_
+    assert [d["adc_bits"] for d in aware.domain_.hardware] == list(ADC_BITS)
+    # the same networks, per setting: only the hardware-aware model tells the settings apart
+    per_bits = {b: aware.for_hardware(AnalogHardware(adc_bits=b)).predict(archs)["acc_1d"].mean() for b in ADC_BITS}
+    assert per_bits[4] < per_bits[6] < per_bits[8]
+    pooled_aware = kendall_tau(table["acc_1d"], aware.predict(rows, hardware=hw)["acc_1d"])
+    pooled_plain = kendall_tau(table["acc_1d"], plain.predict(rows)["acc_1d"])
+    assert pooled_aware > 0.8 and pooled_aware > pooled_plain + 0.2
+    # one network's rows: the plain model predicts one value for all its settings
+    one = [i for i, a in enumerate(rows) if a == archs[0]]
+    assert plain.predict([rows[i] for i in one])["acc_1d"].nunique() == 1
+    assert kendall_tau([table["acc_1d"][i] for i in one],
+                       aware.predict([rows[i] for i in one], hardware=[hw[i] for i in one])["acc_1d"]) == 1.0
+
+
+def test_multi_hardware_surrogate_needs_a_setting_and_warns_outside_the_fitted_range(nb201_fit):
+    space, archs, rows, table, hw, aware, plain = nb201_fit
+    with pytest.raises(ValueError, match=r"^hardware=None is not allowed for this surrogate; allowed: one of the 3 "
+                                         r"hardware settings .*\(adc_bits=4; adc_bits=6; adc_bits=8\)"):
+        aware.predict(archs[:2])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        between = aware.for_hardware(AnalogHardware(adc_bits=7))
+    assert not caught and between.outside == [] and not between.seen
+    with pytest.warns(HardwareDomainWarning, match=r"AnalogHardware.adc_bits=10 lies outside the fitted values \[4, 8\]"):
+        far = aware.for_hardware(AnalogHardware(adc_bits=10))
+    assert len(far.outside) == 1 and "extrapolation" in far.outside[0]
+    with pytest.raises(ValueError, match=r"^AnalogHardware.g_max=10.0 is not allowed for this surrogate; allowed: 25.0, "
+                                         r"the only value it was fitted on"):
+        aware.for_hardware(AnalogHardware(adc_bits=6, g_max=10.0))
+
+
+def test_single_hardware_surrogate_refuses_another_hardware(nb201_fit):
+    space, archs, rows, table, hw, aware, plain = nb201_fit
+    n = len(archs)
+    one = AnalogSurrogate(space, params=SMALL).fit(rows[:n], {k: v[:n] for k, v in table.items()},
+                                                   hardware=AnalogHardware(adc_bits=4))
+    assert one.feature_names_ == plain.feature_names_  # one setting: nothing varies, no feature
+    message = ("AnalogHardware.adc_bits=6 is not allowed for this surrogate; allowed: 4, the only value it was "
+               "fitted on (it cannot tell what adc_bits changes)")
+    with pytest.raises(ValueError) as err:
+        one.for_hardware(AnalogHardware(adc_bits=6))
+    assert str(err.value) == message
+    with pytest.raises(ValueError, match="adc_bits=6 is not allowed"):
+        one.predict(archs[:2], hardware={"adc_bits": 6})
+    with pytest.warns(HardwareDomainWarning, match="adc_bits=6 is not allowed"):
+        anyway = one.for_hardware(AnalogHardware(adc_bits=6), allow_unseen=True)
+    assert anyway.outside == [message]
+    same = one.for_hardware(AnalogHardware(adc_bits=4))
+    assert same.seen and same.outside == []
+    assert np.allclose(same.predict(archs[:5]), one.predict(archs[:5]))
+    assert np.allclose(same.predict_encoded(space.encode_many(archs[:5])), one.predict(archs[:5]))
+
+
+def test_hardware_surrogate_saves_and_loads_with_its_settings(nb201_fit, tmp_path):
+    space, archs, rows, table, hw, aware, plain = nb201_fit
+    aware.save(tmp_path / "s")
+    meta = json.loads((tmp_path / "s" / "metadata.json").read_text())
+    assert meta["feature_names"][-1] == "hw_adc_bits" and len(meta["domain"]["hardware"]) == 3
+    loaded = AnalogSurrogate.load(tmp_path / "s")
+    assert loaded.hardware_features_.names == ["hw_adc_bits"]
+    setting = AnalogHardware(adc_bits=6)
+    assert np.allclose(loaded.predict(archs[:6], hardware=setting), aware.predict(archs[:6], hardware=setting))
+    assert "3 hardware settings: adc_bits 4/6/8" in loaded.domain_.describe()
+
+
+def test_categorical_and_boolean_fields_are_encoded_explicitly():
+    settings = [AnalogHardware().to_dict(), AnalogHardware(noise_model="hermes", drift_compensation=False).to_dict()]
+    features = HardwareFeatures(settings)
+    assert features.fields == ["noise_model", "g_max", "drift_compensation"]
+    assert features.names == ['hw_noise_model="pcm"', 'hw_noise_model="hermes"', "hw_g_max",
+                              "hw_drift_compensation"]
+    assert features.encode(settings).tolist() == [[1, 0, 25.0, 1], [0, 1, 20.7, 0]]
+    refusals, _ = features.check(AnalogHardware(noise_model="reram-cmo").to_dict())
+    assert refusals[0].startswith("AnalogHardware.noise_model='reram-cmo' is not allowed for this surrogate; "
+                                  "allowed: one of the fitted values ['pcm', 'hermes']")
+
+
+@pytest.mark.parametrize("space_name", ["nb201", "resnet_like"])
+def test_shipped_surrogates_without_hardware_still_load_and_predict(space_name):
+    model = AnalogSurrogate.load(default_surrogate_path(space_name))
+    assert model.hardware_features_ is None and model.domain_.hardware is None
+    assert not any(n.startswith("hw_") for n in model.feature_names_)
+    archs = model.space.sample_many(4, rng=1)
+    assert model.predict(archs).shape == (4, 3)
+    with pytest.warns(HardwareDomainWarning, match="records no hardware settings"):
+        bound = model.for_hardware(AnalogHardware())
+    assert np.allclose(bound.predict(archs), model.predict(archs))
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """Three synthetic ResNet-like tables on digits, ADC 4/6/8 bits, acc_1d rising with the bits."""
+    folder = tmp_path_factory.mktemp("sweep")
+    space = ResNetLikeSpace()
+    archs = sample_architectures(space, 16, 0, max_params=20000, input_shape=(1, 8, 8), num_classes=10)
+    rows, table, hw = synthetic(space, archs)
+    n = len(archs)
+    paths = [write_table(folder / f"adc{b}.csv", space, archs, table["acc_1d"][k * n:(k + 1) * n],
+                         AnalogHardware(adc_bits=b)) for k, b in enumerate(ADC_BITS)]
+    return folder, space, archs, paths
+
+
+def test_read_tables_refuses_tables_that_differ_in_more_than_hardware(sweep, tmp_path, capsys):
+    folder, space, archs, paths = sweep
+    tables = read_tables(paths)
+    assert len(tables.frame) == 3 * len(archs) and tables.task["dataset"] == "digits"
+    assert [h["adc_bits"] for h in tables.row_hardware[::len(archs)]] == list(ADC_BITS)
+    other = write_table(tmp_path / "fm.csv", space, archs, [50.0] * len(archs), AnalogHardware(adc_bits=6),
+                        dataset="fashion-mnist")
+    assert main(["surrogate", "train", "--results", str(paths[0]), str(other), "--output", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"analognas surrogate train: error: results='{other}' is not allowed; "
+                                              f"allowed: tables whose settings differ from {paths[0]}'s only in hardware")
+    assert "dataset.name: " in err and "'digits', this table 'fashion-mnist'" in err
+    nb = NB201Space()
+    cells = nb.sample_many(len(archs), rng=0)
+    wrong = write_table(tmp_path / "nb.csv", nb, cells, [50.0] * len(cells), AnalogHardware(adc_bits=6))
+    with pytest.raises(ValueError, match=r"only in hardware \(here space.name: .*'resnet_like', this table 'nb201'"):
+        read_tables([paths[0], wrong])
+
+
+def test_search_ranks_for_the_hardware_given(sweep, tmp_path, capsys):
+    folder, space, archs, paths = sweep
+    sur = tmp_path / "sur"
+    assert main(["surrogate", "train", "--results", *map(str, paths), "--output", str(sur), "--cv", "0",
+                 "--trees", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "48 rows (network x hardware), 3 hardware settings: adc_bits 4/6/8" in out and "hw_adc_bits" in out
+    common = ["search", "--surrogate", str(sur), "--time-budget", "1", "--population", "20", "--no-progress"]
+
+    assert main([*common, "--output", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "ranks for one hardware: give it with --hardware FILE.json" in err and "adc_bits=6" in err
+
+    hw_file = write_json(tmp_path / "hw.json", {"adc_bits": 7})
+    assert main([*common, "--hardware", str(hw_file), "--output", str(tmp_path / "a7")]) == 0
+    out = capsys.readouterr().out
+    result = json.loads((tmp_path / "a7" / "result.json").read_text())
+    assert result["hardware"]["setting"]["adc_bits"] == 7 and result["hardware"]["given"]
+    assert not result["hardware"]["seen"] and result["inside_domain"]
+    assert "ranked for hardware adc_bits=7 (between the fitted settings)" in out
+
+    assert main([*common, "--adc-bits", "10", "--output", str(tmp_path / "a10")]) == 0
+    result = json.loads((tmp_path / "a10" / "result.json").read_text())
+    assert not result["inside_domain"]
+    assert any("adc_bits=10 lies outside the fitted values [4, 8]" in r for r in result["outside_domain"])
+
+    assert main([*common, "--g-max", "10", "--output", str(tmp_path / "g")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "AnalogHardware.g_max=10.0 is not allowed for this surrogate" in err
+    assert not (tmp_path / "g" / "result.json").exists()
+
+
+def test_bench_chip_scores_held_out_settings(sweep, tmp_path, capsys):
+    folder, space, archs, paths = sweep
+    assert main(["bench", "chip", "--tables", *map(str, paths), "--cv", "4", "--trees", "20", "--no-progress",
+                 "--json", str(tmp_path / "chip.json")]) == 0
+    out = capsys.readouterr().out
+    assert "Kendall tau over the networks of each held-out hardware setting" in out
+    report = json.loads((tmp_path / "chip.json").read_text())
+    summary = {(r["scheme"], r["model"]): r for r in report["summary"]}
+    # the settings' order (acc_1d rises with the bits) is known only with the hardware features
+    assert summary[("seen hardware", "with hardware")]["settings_tau"] == 1.0
+    assert summary[("seen hardware", "with hardware")]["within_network_tau"] > 0.9
+    assert summary[("seen hardware", "without hardware")]["within_network_tau"] == 0.0
+    assert {r["setting"] for r in report["networks"]} == {"adc_bits=4", "adc_bits=6", "adc_bits=8"}
+    assert all(r["n"] == len(archs) for r in report["networks"])
