@@ -26,8 +26,9 @@ Example:
     ['hw_adc_bits']
     >>> hw.encode([{"adc_bits": 8, "g_max": 25.0}]).tolist()
     [[8.0]]
-    >>> hw.check({"adc_bits": 10, "g_max": 25.0})
-    ([], ['AnalogHardware.adc_bits=10 lies outside the fitted values [6, 8]: extrapolation (the trees predict as at the nearest fitted value)'])
+    >>> refusals, warned = hw.check({"adc_bits": 10, "g_max": 25.0})
+    >>> refusals, warned[0][:63]
+    ([], 'AnalogHardware.adc_bits=10 lies outside the fitted values [6, 8]')
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["HARDWARE_PREFIX", "HardwareDomainWarning", "HardwareFeatures", "check_hardware", "hardware_dict"]
+__all__ = ["HARDWARE_PREFIX", "HardwareDomainWarning", "HardwareFeatures", "check_hardware", "hardware_dict",
+           "is_setting"]
 
 #: prefix of the hardware features' names
 HARDWARE_PREFIX = "hw_"
@@ -65,6 +67,14 @@ def hardware_dict(hardware: Any) -> dict[str, Any]:
     if isinstance(hardware, Mapping):
         return hardware_dict_with_defaults(hardware)
     raise TypeError(f"hardware must be an AnalogHardware or its to_dict(), got {type(hardware).__name__}")
+
+
+def is_setting(value: Any) -> bool:
+    """Whether ``value`` is one hardware setting (an ``AnalogHardware`` or a mapping of its
+    fields), not a sequence of them."""
+    from analognas.hardware import AnalogHardware
+
+    return isinstance(value, (AnalogHardware, Mapping))
 
 
 def _text(value: Any) -> str:

@@ -36,7 +36,7 @@ from analognas.io import atomic_write_bytes, read_json, write_json
 
 from .domain import SurrogateDomain
 from .features import feature_matrix, feature_matrix_encoded
-from .hardware import HardwareFeatures, check_hardware, hardware_dict
+from .hardware import HardwareFeatures, check_hardware, hardware_dict, is_setting
 from .metrics import kendall_tau
 from .stacked import stack_boosters
 
@@ -656,11 +656,12 @@ class AnalogSurrogate:
 def row_settings(hardware: Any, n: int) -> list[dict[str, Any]]:
     """``n`` hardware dicts (:func:`surrogate.hardware.hardware_dict`) from one setting (an
     ``AnalogHardware`` or a mapping) or a sequence of ``n`` of them."""
-    if isinstance(hardware, Mapping) or hasattr(hardware, "to_dict"):
+    if is_setting(hardware):
         return [hardware_dict(hardware)] * n
     hardware = list(hardware)
     if len(hardware) != n:
-        raise ValueError(f"hardware has {len(hardware)} settings for {n} architectures; give one, or one per architecture")
+        raise ValueError(f"hardware has {len(hardware)} settings for {n} architectures; give one, or one per "
+                         "architecture")
     cache: dict[int, dict[str, Any]] = {}  # rows often share one setting object: normalise it once
     return [cache.setdefault(id(h), hardware_dict(h)) for h in hardware]
 

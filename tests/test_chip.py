@@ -88,11 +88,12 @@ def test_multi_hardware_surrogate_needs_a_setting_and_warns_outside_the_fitted_r
         warnings.simplefilter("always")
         between = aware.for_hardware(AnalogHardware(adc_bits=7))
     assert not caught and between.outside == [] and not between.seen
-    with pytest.warns(HardwareDomainWarning, match=r"AnalogHardware.adc_bits=10 lies outside the fitted values \[4, 8\]"):
+    with pytest.warns(HardwareDomainWarning,
+                      match=r"AnalogHardware.adc_bits=10 lies outside the fitted values \[4, 8\]"):
         far = aware.for_hardware(AnalogHardware(adc_bits=10))
     assert len(far.outside) == 1 and "extrapolation" in far.outside[0]
-    with pytest.raises(ValueError, match=r"^AnalogHardware.g_max=10.0 is not allowed for this surrogate; allowed: 25.0, "
-                                         r"the only value it was fitted on"):
+    with pytest.raises(ValueError, match=r"^AnalogHardware.g_max=10.0 is not allowed for this surrogate; "
+                                         r"allowed: 25.0, the only value it was fitted on"):
         aware.for_hardware(AnalogHardware(adc_bits=6, g_max=10.0))
 
 
@@ -115,7 +116,6 @@ def test_single_hardware_surrogate_refuses_another_hardware(nb201_fit):
     same = one.for_hardware(AnalogHardware(adc_bits=4))
     assert same.seen and same.outside == []
     assert np.allclose(same.predict(archs[:5]), one.predict(archs[:5]))
-    assert np.allclose(same.predict_encoded(space.encode_many(archs[:5])), one.predict(archs[:5]))
 
 
 def test_hardware_surrogate_saves_and_loads_with_its_settings(nb201_fit, tmp_path):
@@ -176,8 +176,9 @@ def test_read_tables_refuses_tables_that_differ_in_more_than_hardware(sweep, tmp
                         dataset="fashion-mnist")
     assert main(["surrogate", "train", "--results", str(paths[0]), str(other), "--output", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and err.startswith(f"analognas surrogate train: error: results='{other}' is not allowed; "
-                                              f"allowed: tables whose settings differ from {paths[0]}'s only in hardware")
+    assert "\n" not in err and err.startswith(
+        f"analognas surrogate train: error: results='{other}' is not allowed; "
+        f"allowed: tables whose settings differ from {paths[0]}'s only in hardware")
     assert "dataset.name: " in err and "'digits', this table 'fashion-mnist'" in err
     nb = NB201Space()
     cells = nb.sample_many(len(archs), rng=0)
