@@ -16,9 +16,9 @@ Scores, from the out-of-fold predictions:
 
 - ``networks``: Kendall tau between predicted and measured values over one setting's networks,
   per metric (how well it ranks networks for that hardware);
-- ``settings``: Kendall tau between the predicted and measured mean acc_1d of the settings (does
-  it know which hardware is better);
-- ``within network``: per network, Kendall tau between predicted and measured acc_1d across its
+- ``settings``: Kendall tau between the predicted and measured means of the settings, per
+  metric (does it know which hardware is better);
+- ``within network``: per network, Kendall tau between predicted and measured values across its
   settings, averaged over networks (0 where the prediction is constant: it ranks nothing).
 
 Example:
@@ -58,10 +58,12 @@ class ChipBench:
     Attributes:
         networks: one row per scheme, model, setting and metric: ``tau`` over the setting's
             networks, ``n`` networks scored.
-        settings: one row per scheme, model and setting: the measured and predicted mean
-            acc_1d over the setting's networks.
-        summary: per scheme and model: mean ``networks`` tau per metric over the settings,
-            ``settings_tau`` (order of the settings' mean acc_1d) and ``within_network_tau``.
+        settings: one row per scheme, model and setting: the measured and predicted mean of
+            each metric over the setting's networks (``measured_<metric>``, ``predicted_<metric>``).
+        summary: per scheme and model and metric: ``networks_<metric>`` (the networks' tau, mean
+            over the settings), ``settings_<metric>`` (tau of the settings' means) and
+            ``within_network_<metric>`` (tau across each network's settings, mean over networks;
+            0 where the prediction is constant).
         labels: each setting's label (its fields that vary in the sweep).
     """
 
@@ -126,48 +128,56 @@ def benchmark_chip(tables: ResultsTables, cv: int = 5, seed: int = 0, params: Ma
     net_rows, set_rows, summary = [], [], []
     groups = pd.factorize(pd.Series(network_groups(tables.space, archs), dtype=object))[0]
     for (scheme, model), p in pred.items():
+        row: dict[str, Any] = {"scheme": scheme, "model": model}
+        means = {t: ([], []) for t in TARGETS}
         for s, label in enumerate(labels):
             rows = sid == s
             for j, t in enumerate(TARGETS):
-                net_rows.append({"scheme": scheme, "model": model, "setting": label, "metric": t,
-                                 "tau": _tau(ys[t][rows], p[rows, j]),
+                tau = _tau(ys[t][rows], p[rows, j])
+                net_rows.append({"scheme": scheme, "model": model, "setting": label, "metric": t, "tau": tau,
                                  "n": int((rows & np.isfinite(ys[t])).sum())})
+                row.setdefault(f"networks_{t}", []).append(tau)
+                means[t][0].append(float(np.nanmean(ys[t][rows])))
+                means[t][1].append(float(np.nanmean(p[rows, j])))
             set_rows.append({"scheme": scheme, "model": model, "setting": label,
-                             "measured_acc_1d": float(np.nanmean(ys["acc_1d"][rows])),
-                             "predicted_acc_1d": float(np.nanmean(p[rows, 0]))})
-        within = []
-        for g in np.unique(groups):
-            rows = groups == g
-            if rows.sum() > 1:
-                tau = _tau(ys["acc_1d"][rows], p[rows, 0])
-                within.append(0.0 if np.isnan(tau) else tau)
-        ours = pd.DataFrame(net_rows[-len(labels) * len(TARGETS):])
-        means = pd.DataFrame(set_rows[-len(labels):])
-        summary.append({"scheme": scheme, "model": model,
-                        **{t: float(ours[ours["metric"] == t]["tau"].mean()) for t in TARGETS},
-                        "settings_tau": _tau(means["measured_acc_1d"].to_numpy(), means["predicted_acc_1d"].to_numpy()),
-                        "within_network_tau": float(np.mean(within)) if within else float("nan")})
+                             **{f"{kind}_{t}": means[t][k][-1] for t in TARGETS
+                                for k, kind in enumerate(("measured", "predicted"))}})
+        for j, t in enumerate(TARGETS):
+            row[f"networks_{t}"] = float(np.nanmean(row[f"networks_{t}"]))
+            row[f"settings_{t}"] = _tau(np.array(means[t][0]), np.array(means[t][1]))
+            within = [_tau(ys[t][groups == g], p[groups == g, j]) for g in np.unique(groups) if (groups == g).sum() > 1]
+            row[f"within_network_{t}"] = float(np.mean(np.nan_to_num(within))) if within else float("nan")
+        summary.append(row)
     return ChipBench(pd.DataFrame(net_rows), pd.DataFrame(set_rows), pd.DataFrame(summary), labels)
 
 
 def format_chip_bench(bench: ChipBench) -> str:
     """The bench as text: per held-out setting, the networks' tau of both models; the settings'
-    mean acc_1d; and the summary of both schemes."""
+    means; and the summary of both schemes."""
     fmt = {"float_format": lambda v: f"{v:.3f}"}
     held = bench.networks[bench.networks["scheme"] == "held-out hardware"]
     wide = held.pivot_table(index="setting", columns=["metric", "model"], values="tau", sort=False)
     wide = wide.reindex(columns=pd.MultiIndex.from_product([TARGETS, MODELS])).reindex(bench.labels)
-    means = bench.settings[bench.settings["scheme"] == "held-out hardware"].pivot_table(
-        index="setting", columns="model", values=["measured_acc_1d", "predicted_acc_1d"], sort=False)
-    means = pd.DataFrame({"measured": means[("measured_acc_1d", MODELS[0])],
-                          **{f"predicted, {m}": means[("predicted_acc_1d", m)] for m in MODELS}}).reindex(bench.labels)
+    held_means = bench.settings[bench.settings["scheme"] == "held-out hardware"]
+    short = {MODELS[0]: "with hw", MODELS[1]: "without hw"}
+    means = pd.DataFrame(
+        {(t, "measured"): held_means[held_means["model"] == MODELS[0]].set_index("setting")[f"measured_{t}"]
+         for t in TARGETS}
+        | {(t, short[m]): held_means[held_means["model"] == m].set_index("setting")[f"predicted_{t}"]
+           for t in TARGETS for m in MODELS})
+    means = means.reindex(columns=pd.MultiIndex.from_product([TARGETS, ["measured", *short.values()]]))
+    scores = ("networks", "settings", "within_network")
+    summary = bench.summary.set_index(["scheme", "model"])
+    summary = summary[[f"{k}_{t}" for k in scores for t in TARGETS]]
+    summary.columns = pd.MultiIndex.from_product([scores, TARGETS])
     return "\n".join([
         "Kendall tau over the networks of each held-out hardware setting (fitted on the other settings; "
         "networks unseen too):",
         wide.to_string(**fmt), "",
-        "mean acc_1d of each setting's networks, measured and predicted with the setting held out:",
-        means.to_string(**fmt), "",
-        "summary (networks: mean tau over the settings; settings: tau of the settings' mean acc_1d; "
-        "within network: mean tau across each network's settings):",
-        bench.summary.to_string(index=False, **fmt),
+        "each setting's mean over its networks, measured and predicted (with / without the hardware "
+        "features) with the setting held out:",
+        means.reindex(bench.labels).to_string(**fmt), "",
+        "summary: networks = the networks' tau, mean over the settings; settings = tau of the settings' means; "
+        "within_network = tau across each network's settings, mean over the networks:",
+        summary.to_string(**fmt),
     ])

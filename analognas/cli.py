@@ -303,12 +303,11 @@ def _surrogate_for_hardware(args: argparse.Namespace, surrogate: Any, path: Path
         try:
             scorer = surrogate.for_hardware(hw, allow_unseen=args.allow_unseen_hardware)
         except ValueError as e:
-            raise CLIError(f"--hardware: {e} (--allow-unseen-hardware ranks anyway, as for the fitted "
-                           "hardware)") from None
+            raise CLIError(f"{e} (--allow-unseen-hardware ranks anyway, as for the fitted hardware)") from None
     shown = ", ".join(f"{f}={scorer.hardware.get(f)!r}" for f in (features.fields if features else [])) \
         or "given"
-    where = ("a fitted setting" if scorer.seen else "not fitted on" if scorer.outside
-             else "between the fitted settings")
+    where = "a fitted setting" if scorer.seen else "each value fitted, not this combination" if not scorer.outside \
+        else "not fitted on"
     return scorer, {"setting": scorer.hardware, "given": True, "seen": scorer.seen, "outside": scorer.outside,
                     "summary": f"{shown} ({where})"}
 

@@ -17,8 +17,10 @@ Asking about another setting (:meth:`HardwareFeatures.check`):
 - a field that never varied in training but differs now is *refused*: the surrogate cannot tell
   what it changes (this is every difference for a surrogate fitted on one setting);
 - so is a value a categorical field (or ``None`` of a numeric one) never took;
-- a number outside the fitted range is a *warning*: the trees predict as at the nearest fitted
-  value. A number between fitted values is inside (interpolated).
+- a number the surrogate was not fitted on is a *warning*: outside the fitted range the trees
+  predict as at the nearest fitted value; between fitted values they predict as at one of its
+  neighbours (an XGBoost split ``x < 8`` puts 7 with 6), not in between: trees do not
+  interpolate (measured in docs/chip.md).
 
 Example:
     >>> hw = HardwareFeatures([{"adc_bits": 6, "g_max": 25.0}, {"adc_bits": 8, "g_max": 25.0}])
@@ -160,7 +162,7 @@ class HardwareFeatures:
 
         Refusals: fields that never varied in training and differ, and values of a varying
         field the surrogate cannot place (an unseen category, ``None``). Warnings: numbers
-        outside the fitted range.
+        it was not fitted on (outside the fitted range, or between fitted values).
         """
         refusals, outside = [], []
         first = self.settings[0]
@@ -179,12 +181,17 @@ class HardwareFeatures:
                     refusals.append(f"AnalogHardware.{f}={value!r} is not allowed for this surrogate; allowed: "
                                     f"one of the fitted values {shown}")
                 continue
-            numbers = [v for v in seen if v is not None]
-            if value is not None and self.kinds[f] == "number" and numbers \
-                    and not min(numbers) <= value <= max(numbers):
+            numbers = sorted(v for v in seen if v is not None)
+            if value is None or self.kinds[f] != "number" or not numbers or value in numbers:
+                continue
+            if not numbers[0] <= value <= numbers[-1]:
                 outside.append(f"AnalogHardware.{f}={value!r} lies outside the fitted values "
-                               f"[{_short(min(numbers))}, {_short(max(numbers))}]: extrapolation (the trees "
+                               f"[{_short(numbers[0])}, {_short(numbers[-1])}]: extrapolation (the trees "
                                "predict as at the nearest fitted value)")
+            else:
+                outside.append(f"AnalogHardware.{f}={value!r} was not fitted on; it lies between the fitted "
+                               f"values [{', '.join(_short(v) for v in numbers)}]: the trees predict as at a neighbouring "
+                               "fitted value, not in between")
         return refusals, outside
 
     def describe(self) -> str:

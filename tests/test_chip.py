@@ -86,8 +86,13 @@ def test_multi_hardware_surrogate_needs_a_setting_and_warns_outside_the_fitted_r
         aware.predict(archs[:2])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        fitted = aware.for_hardware(AnalogHardware(adc_bits=6))
+    assert not caught and fitted.outside == [] and fitted.seen
+    # trees do not interpolate: a value between fitted ones is said so
+    with pytest.warns(HardwareDomainWarning, match=r"adc_bits=7 was not fitted on; it lies between the fitted "
+                                                   r"values \[4, 6, 8\]: the trees predict as at a neighbouring"):
         between = aware.for_hardware(AnalogHardware(adc_bits=7))
-    assert not caught and between.outside == [] and not between.seen
+    assert len(between.outside) == 1 and not between.seen
     with pytest.warns(HardwareDomainWarning,
                       match=r"AnalogHardware.adc_bits=10 lies outside the fitted values \[4, 8\]"):
         far = aware.for_hardware(AnalogHardware(adc_bits=10))
@@ -200,13 +205,18 @@ def test_search_ranks_for_the_hardware_given(sweep, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "ranks for one hardware: give it with --hardware FILE.json" in err and "adc_bits=6" in err
 
-    hw_file = write_json(tmp_path / "hw.json", {"adc_bits": 7})
-    assert main([*common, "--hardware", str(hw_file), "--output", str(tmp_path / "a7")]) == 0
+    hw_file = write_json(tmp_path / "hw.json", {"adc_bits": 6})
+    assert main([*common, "--hardware", str(hw_file), "--output", str(tmp_path / "a6")]) == 0
     out = capsys.readouterr().out
+    result = json.loads((tmp_path / "a6" / "result.json").read_text())
+    assert result["hardware"]["setting"]["adc_bits"] == 6 and result["hardware"]["given"]
+    assert result["hardware"]["seen"] and result["inside_domain"]
+    assert "ranked for hardware adc_bits=6 (a fitted setting)" in out
+    # the flag wins over the file, and an unfitted value is outside the domain
+    assert main([*common, "--hardware", str(hw_file), "--adc-bits", "7", "--output", str(tmp_path / "a7")]) == 0
     result = json.loads((tmp_path / "a7" / "result.json").read_text())
-    assert result["hardware"]["setting"]["adc_bits"] == 7 and result["hardware"]["given"]
-    assert not result["hardware"]["seen"] and result["inside_domain"]
-    assert "ranked for hardware adc_bits=7 (between the fitted settings)" in out
+    assert result["hardware"]["setting"]["adc_bits"] == 7 and not result["hardware"]["seen"]
+    assert not result["inside_domain"] and any("adc_bits=7 was not fitted on" in r for r in result["outside_domain"])
 
     assert main([*common, "--adc-bits", "10", "--output", str(tmp_path / "a10")]) == 0
     result = json.loads((tmp_path / "a10" / "result.json").read_text())
@@ -228,8 +238,8 @@ def test_bench_chip_scores_held_out_settings(sweep, tmp_path, capsys):
     report = json.loads((tmp_path / "chip.json").read_text())
     summary = {(r["scheme"], r["model"]): r for r in report["summary"]}
     # the settings' order (acc_1d rises with the bits) is known only with the hardware features
-    assert summary[("seen hardware", "with hardware")]["settings_tau"] == 1.0
-    assert summary[("seen hardware", "with hardware")]["within_network_tau"] > 0.9
-    assert summary[("seen hardware", "without hardware")]["within_network_tau"] == 0.0
+    assert summary[("seen hardware", "with hardware")]["settings_acc_1d"] == 1.0
+    assert summary[("seen hardware", "with hardware")]["within_network_acc_1d"] > 0.9
+    assert summary[("seen hardware", "without hardware")]["within_network_acc_1d"] == 0.0
     assert {r["setting"] for r in report["networks"]} == {"adc_bits=4", "adc_bits=6", "adc_bits=8"}
     assert all(r["n"] == len(archs) for r in report["networks"])
