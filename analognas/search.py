@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -689,6 +690,15 @@ class EncodedArchive(Archive):
 # --------------------------------------------------------------------------------------------
 # helpers shared by the strategies
 # --------------------------------------------------------------------------------------------
+def progress_interval() -> float:
+    """Seconds between redraws of a progress bar: 0.1 on a terminal; 10 when stderr is a file
+    or a pipe, where every redraw is kept as a line of the log."""
+    try:
+        return 0.1 if sys.stderr.isatty() else 10.0
+    except (AttributeError, ValueError):  # stderr replaced or closed
+        return 10.0
+
+
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
@@ -952,9 +962,11 @@ class EvolutionarySearch(SearchStrategy):
         # with a budget, the bar counts seconds: the budget is what ends the run
         bar = tqdm(total=self.time_budget_s if math.isinf(iterations) else iterations,
                    disable=not self.progress, desc="evolution", leave=False,
+                   mininterval=progress_interval(), maxinterval=float("inf"),
                    unit="s" if math.isinf(iterations) else "it",
                    bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{postfix}]" if math.isinf(iterations) else None)
         generation, stop, interrupted = 0, "", False
+        population = np.empty(0, dtype=np.int64)
         try:
             population = archive.score(self._initial_population(archive, sampler, rng, deadline), 0, deadline)
             if time.perf_counter() >= deadline:
@@ -976,6 +988,7 @@ class EvolutionarySearch(SearchStrategy):
             # keep what was scored: the caller gets the best so far and the history
             stop, interrupted = "interrupted (Ctrl-C)", True
         finally:
+            self._show(bar, archive, population, started, generation, force=True)
             bar.close()
         if not stop:
             stop = f"{iterations} iterations done"
@@ -1109,8 +1122,12 @@ class EvolutionarySearch(SearchStrategy):
         return self.space.mutate(a, rng)
 
     def _show(self, bar: Any, archive: Archive, population: np.ndarray, started: float,
-              generation: int) -> None:
+              generation: int, force: bool = False) -> None:
+        # a generation takes milliseconds: drawing each one floods a log file with lines, so
+        # the bar is drawn at most every mininterval seconds, and once more at the end
         if bar.disable or len(population) == 0:
+            return
+        if not force and time.time() - bar.last_print_t < bar.mininterval:
             return
         timed = math.isinf(self.max_generations)
         bar.n = min(time.perf_counter() - started, bar.total) if timed else generation
@@ -1121,3 +1138,4 @@ class EvolutionarySearch(SearchStrategy):
                          "feasible": bool(archive.col("violation")[best] == 0), "scored": len(archive)},
                         refresh=False)
         bar.refresh()
+        bar.last_print_t = time.time()  # tqdm's clock
