@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from .checks import check_int
 from .io import atomic_write_bytes
 
 DATASET_NAMES = ("digits", "fashion-mnist", "fashion-mnist-14", "cifar10")
@@ -109,10 +110,10 @@ def load_dataset(
         >>> load_dataset("digits", n_train=100).num_classes
         10
     """
-    _check_count("n_train", n_train)
-    _check_count("n_test", n_test)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed={seed!r} is not allowed; allowed: an integer")
+    # the sizes and the seed go on to torch as they are, so numpy scalars stay refused
+    check_int("n_train", n_train, 1, none_ok="all", numpy=False)
+    check_int("n_test", n_test, 1, none_ok="all", numpy=False)
+    check_int("seed", seed, numpy=False)
     gen = torch.Generator().manual_seed(seed)
 
     if isinstance(name, DatasetBundle):
@@ -266,11 +267,6 @@ def _cifar10(root: str | os.PathLike | None, download: bool) -> tuple[tuple, dic
 
 
 # --- helpers --------------------------------------------------------------------------------
-def _check_count(field: str, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"{field}={value!r} is not allowed; allowed: a positive integer or None (all)")
-
-
 def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, field: str, split: str,
             name: str, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     if n is None or n == len(y):

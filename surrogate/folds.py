@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analognas.checks import check_int
+
 from .metrics import kendall_tau
 
 
@@ -33,8 +35,7 @@ def grouped_folds(groups: Sequence[Hashable], cv: int, seed: int) -> list[tuple[
 
     labels = pd.factorize(pd.Series(list(groups), dtype=object))[0]
     n_groups = int(labels.max()) + 1 if len(labels) else 0
-    if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2:
-        raise ValueError(f"cv={cv!r} is not allowed; allowed: an integer >= 2")
+    check_int("cv", cv, 2)
     if n_groups < cv:
         raise ValueError(f"cv={cv}: only {n_groups} distinct networks; at least {cv} are needed")
     splitter = GroupKFold(n_splits=int(cv), shuffle=True, random_state=int(seed))
@@ -60,8 +61,7 @@ def fold_taus(space: Any, archs: Sequence[Any], table: Any,
 
     archs = list(archs)
     n = len(archs)
-    if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2:
-        raise ValueError(f"cv={cv!r} is not allowed; allowed: an integer >= 2")
+    check_int("cv", cv, 2)
     if n < 2 * cv:
         raise ValueError(f"cross_validate: {n} architectures are too few for cv={cv} (at least {2 * cv})")
     ys = {t: target_column(table, t, n) for t in TARGETS}

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from analognas.checks import check_bool, check_number, not_allowed
 from analognas.io import atomic_write_bytes, read_json, write_json
 
 from .domain import SurrogateDomain
@@ -137,15 +138,13 @@ def _merge_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
             raise ValueError(f"unknown params key {key!r}; allowed keys: {sorted(merged)}")
         if isinstance(merged[key], dict):
             if not isinstance(value, Mapping):
-                raise ValueError(f"params[{key!r}] must be a dict of XGBoost parameters")
+                raise not_allowed(f"params[{key!r}]", value, "a dict of XGBoost parameters")
             merged[key].update(value)
         else:
             merged[key] = value
-    blend = merged["acc_1d_blend"]
-    if not isinstance(blend, (int, float)) or not 0.0 <= blend <= 1.0:
-        raise ValueError(f"params['acc_1d_blend']={blend!r} must be a number in [0, 1]")
-    if not isinstance(merged["avm_per_error"], bool):
-        raise ValueError(f"params['avm_per_error']={merged['avm_per_error']!r} must be True or False")
+    # the parameters are saved to JSON as they are, so numpy scalars stay refused
+    check_number("params['acc_1d_blend']", merged["acc_1d_blend"], ge=0, le=1, numpy=False)
+    check_bool("params['avm_per_error']", merged["avm_per_error"], numpy=False)
     return merged
 
 
