@@ -426,8 +426,8 @@ class AnalogSurrogate:
         """Out-of-fold Kendall tau per target, how well this setting ranks unseen networks.
 
         The rows are split into ``cv`` folds (shuffled with ``seed``, default ``self.seed``) that
-        keep identical networks together (:func:`surrogate.folds.grouped_folds`); a fresh model with this one's parameters is fitted on all folds but one and predicts
-        that one. Returns ``{target: mean tau over folds}`` (folds where either side is
+        keep identical networks together (:func:`surrogate.folds.grouped_folds`); a fresh model
+        with this one's parameters is fitted on all folds but one and predicts that one. Returns ``{target: mean tau over folds}`` (folds where either side is
         constant are left out). ``self`` is not fitted or changed.
 
         Example:
