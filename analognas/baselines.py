@@ -27,13 +27,13 @@ from tqdm.auto import tqdm
 
 from search_spaces.base import SearchSpace, Seed, as_rng
 
+from .checks import check_int
 from .search import (
     Archive,
     Constraints,
     ObjectiveLike,
     SearchResult,
     SearchStrategy,
-    _check_positive_int,
     _Sampler,
     _unique_samples,
 )
@@ -66,8 +66,8 @@ class RandomSearch(SearchStrategy):
         progress: bool = True,
     ) -> None:
         super().__init__(space, surrogate, constraints, objective, time_budget_s, seed, progress)
-        self.n_samples = _check_positive_int("n_samples", n_samples)
-        self.batch_size = _check_positive_int("batch_size", batch_size)
+        self.n_samples = check_int("n_samples", n_samples, 1)
+        self.batch_size = check_int("batch_size", batch_size, 1)
 
     def run(self) -> SearchResult:
         started, deadline, archive = self._start(self.batch_size)
@@ -169,8 +169,8 @@ class NSGA2Search(SearchStrategy):
         if isinstance(seed, np.random.Generator):
             seed = int(seed.integers(2**31 - 1))
         super().__init__(space, surrogate, constraints, objective, time_budget_s, seed, progress)
-        self.n_trials = _check_positive_int("n_trials", n_trials)
-        self.population_size = _check_positive_int("population_size", population_size, 2)
+        self.n_trials = check_int("n_trials", n_trials, 1)
+        self.population_size = check_int("population_size", population_size, 2)
         self.suggest = suggest or suggest_architecture
 
     def run(self) -> SearchResult:

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .checks import check_int, not_allowed
 from .dataset import ResultsTable, arch_key
 from .evaluation import EvaluationConfig, evaluate_architecture
 from .hardware import AnalogHardware
@@ -124,10 +125,12 @@ class ClaimSettings:
     min_gain: float = 1.0
 
     def __post_init__(self) -> None:
-        if not self.budgets or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in self.budgets):
-            raise ValueError(f"budgets={self.budgets!r} is not allowed; allowed: one or more positive integers")
-        if isinstance(self.n_seeds, bool) or not isinstance(self.n_seeds, int) or self.n_seeds < 2:
-            raise ValueError(f"n_seeds={self.n_seeds!r} is not allowed; allowed: an integer >= 2 (an interval needs 2)")
+        # the settings go to JSON as they are, so numpy scalars stay refused
+        if not self.budgets:
+            raise not_allowed("budgets", self.budgets, "one or more positive integers")
+        for i, budget in enumerate(self.budgets):
+            check_int(f"budgets[{i}]", budget, 1, numpy=False)
+        check_int("n_seeds", self.n_seeds, 2, what="an integer >= 2 (an interval needs 2)", numpy=False)
 
     @classmethod
     def quick(cls) -> "ClaimSettings":

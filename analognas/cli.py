@@ -134,6 +134,10 @@ def _add_training(p: argparse.ArgumentParser, dataset_default: str | None = DEFA
     g.add_argument("--device", help="cpu, cuda or cuda:N (default: cpu)")
     g.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: torch's)")
     g.add_argument("--n-reps", type=_positive_int, help="programming repetitions in drift evaluation")
+    g.add_argument("--times", type=_positive_float, nargs="+", metavar="SECONDS",
+                   help="drift times after programming at which accuracy is measured, increasing, "
+                        "with 86400 (1 day) among them; avm compares the first and the last "
+                        "(default: 1 3600 86400 2592000)")
     g.add_argument("--simulation", choices=list(SIMULATIONS),
                    help="how analog layers are computed: fast (default; same physics, 3-5x faster on CPU) "
                         "or aihwkit (aihwkit's own forward)")
@@ -189,9 +193,14 @@ def _configs_from_args(args: argparse.Namespace):
                        ("pretrain_epochs", "epochs", "lr", "pretrain_lr", "batch_size", "device",
                         "num_threads", "simulation")
                        if getattr(args, k) is not None}
-    evaluation_fields = {"n_reps": args.n_reps} if args.n_reps is not None else {}
-    return (_hardware_from_args(args), TrainingConfig(**training_fields),
-            EvaluationConfig(**evaluation_fields))
+    evaluation_fields: dict[str, Any] = {"n_reps": args.n_reps} if args.n_reps is not None else {}
+    if getattr(args, "times", None) is not None:
+        evaluation_fields["times"] = tuple(args.times)
+    try:
+        evaluation = EvaluationConfig(**evaluation_fields)
+    except ValueError as e:
+        raise CLIError(str(e).replace("EvaluationConfig.times", "--times")) from None
+    return _hardware_from_args(args), TrainingConfig(**training_fields), evaluation
 
 
 def default_surrogate_path(space_name: str) -> Path:

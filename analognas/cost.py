@@ -41,7 +41,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,6 +48,8 @@ import numpy as np
 import pandas as pd
 
 from search_spaces.base import LayerSpec, SearchSpace
+
+from .checks import check_bool, check_int, check_number, known_fields
 
 __all__ = ["IMCChip", "HERMES_ONE_PHASE", "HERMES_FOUR_PHASE", "HERMES_MODES", "NetworkCost", "network_cost",
            "network_totals", "network_totals_encoded", "totals_encoded", "totals_many", "layer_costs",
@@ -106,17 +107,13 @@ class IMCChip:
 
     def __post_init__(self) -> None:
         for name in ("cores", "core_rows", "core_cols", "measured_adc_bits", "adc_bits"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"IMCChip.{name}={v!r} is not allowed; allowed: a positive integer")
+            check_int(name, getattr(self, name), 1, owner="IMCChip")
         for name in ("tops", "tops_per_w"):
-            _check_float(name, getattr(self, name), "a positive number", lambda v: v > 0)
-        _check_float("adc_energy_share", self.adc_energy_share, "a number from 0 to 1", lambda v: 0 <= v <= 1)
-        _check_float("digital_energy_per_op_j", self.digital_energy_per_op_j, "a number >= 0 (joules)",
-                     lambda v: v >= 0)
-        if not isinstance(self.array_energy_by_use, (bool, np.bool_)):
-            raise ValueError(f"IMCChip.array_energy_by_use={self.array_energy_by_use!r} is not allowed; "
-                             "allowed: True or False")
+            check_number(name, getattr(self, name), gt=0, owner="IMCChip")
+        check_number("adc_energy_share", self.adc_energy_share, ge=0, le=1, owner="IMCChip")
+        check_number("digital_energy_per_op_j", self.digital_energy_per_op_j, ge=0, owner="IMCChip",
+                     what="a number >= 0 (joules)")
+        check_bool("array_energy_by_use", self.array_energy_by_use, owner="IMCChip")
 
     # --- derived figures (computed, never typed in) ---------------------------------------
     @property
@@ -156,17 +153,7 @@ class IMCChip:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "IMCChip":
         """Inverse of ``to_dict``; missing fields take their defaults, unknown ones are an error."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = [k for k in d if k not in names]
-        if unknown:
-            raise ValueError(f"IMCChip: unknown field(s) {unknown}; allowed: {names}")
-        return cls(**d)
-
-
-def _check_float(name: str, value: Any, what: str, ok: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value) \
-            or not ok(value):
-        raise ValueError(f"IMCChip.{name}={value!r} is not allowed; allowed: {what}")
+        return cls(**known_fields(cls, d))
 
 
 #: IBM HERMES, one-phase mode: 63.1 TOPS, 9.76 TOPS/W (8-bit MVMs)

@@ -78,6 +78,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from .checks import check_choice, check_int
 from .data import DatasetBundle, load_dataset
 from .evaluation import EvaluationConfig, EvaluationResult, evaluate_architecture
 from .hardware import AnalogHardware, hardware_dict_with_defaults
@@ -184,10 +185,9 @@ def sample_architectures(space: Any, n: int, seed: int = 0, max_params: int | No
         >>> a[:3] == sample_architectures(NB201Space(), 3, seed=1)
         True
     """
-    if sampling not in SAMPLINGS:
-        raise ValueError(f"sampling={sampling!r} is not allowed; allowed: {list(SAMPLINGS)}")
-    _check_int("n_archs", n, 1)
-    _check_int("seed", seed, 0)
+    check_choice("sampling", sampling, SAMPLINGS)
+    check_int("n_archs", n, 1)
+    check_int("seed", seed, 0)
     kwargs = _sample_kwargs(space, input_shape, num_classes)
 
     def draw(rng: np.random.Generator) -> Any:
@@ -800,11 +800,6 @@ def settings_differences(old: Mapping[str, Any], new: Mapping[str, Any], old_nam
 
 
 # --- the builder ----------------------------------------------------------------------------------
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}={value!r} is not allowed; allowed: an integer >= {minimum}")
-
-
 def _short(arch_json: str, width: int = 40) -> str:
     s = arch_json.replace('"', "")
     return s if len(s) <= width else s[: width - 1] + "~"
@@ -867,14 +862,11 @@ class DatasetBuilder:
                                  (self.evaluation, EvaluationConfig, "evaluation")):
             if not isinstance(value, cls):
                 raise TypeError(f"{name} must be a {cls.__name__}, got {type(value).__name__}")
-        _check_int("seed", self.seed, 0)
-        if self.max_params is not None:
-            _check_int("max_params", self.max_params, 1)
-        if self.sampling not in SAMPLINGS:
-            raise ValueError(f"sampling={self.sampling!r} is not allowed; allowed: {list(SAMPLINGS)}")
+        check_int("seed", self.seed, 0)
+        check_int("max_params", self.max_params, 1, none_ok=True)
+        check_choice("sampling", self.sampling, SAMPLINGS)
         for name in ("n_train", "n_test"):
-            if getattr(self, name) is not None:
-                _check_int(name, getattr(self, name), 1)
+            check_int(name, getattr(self, name), 1, none_ok=True)
         if isinstance(self.dataset, str) and self.data_root is not None and not Path(self.data_root).is_dir():
             raise FileNotFoundError(f"data_root={str(self.data_root)!r} is not a folder")
         self._data: DatasetBundle | None = None
@@ -975,8 +967,7 @@ class DatasetBuilder:
             >>> with builder.open_run("loop") as run:                     # doctest: +SKIP
             ...     row = run.evaluate_one(arch)
         """
-        if kind not in RUN_KINDS:
-            raise ValueError(f"kind={kind!r} is not allowed; allowed: {list(RUN_KINDS)}")
+        check_choice("kind", kind, RUN_KINDS)
         ctx = self._context(executor)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _exclusive(self.path):
@@ -1004,7 +995,7 @@ class DatasetBuilder:
 
         Returns the whole table (``read_results(..., include_failed=True)``).
         """
-        _check_int("n_archs", n_archs, 1)
+        check_int("n_archs", n_archs, 1)
         with self.open_run("build", n_archs, executor) as run:
             done = run.done
             held = {} if done.empty else {  # index -> the architecture the table holds there

@@ -52,6 +52,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from .checks import check_int
 from .data import DatasetBundle
 from .dataset import DataSpec, EvalContext, EvalJob, evaluate_job, load_cached
 
@@ -128,13 +129,12 @@ class DaskExecutor:
     def __post_init__(self) -> None:
         if self.address is not None and (not isinstance(self.address, str) or not self.address):
             raise ValueError(f"address={self.address!r} is not allowed; allowed: None or 'tcp://host:port'")
-        for name, minimum in (("n_workers", 1), ("threads_per_worker", 1), ("retries", 0),
-                              ("torch_threads", 1), ("max_in_flight", 1)):
-            value = getattr(self, name)
-            if value is None and name not in ("threads_per_worker", "retries"):
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(f"DaskExecutor.{name}={value!r} is not allowed; allowed: an integer >= {minimum}")
+        # Dask takes them as they are, so numpy scalars stay refused
+        plain = {"owner": "DaskExecutor", "numpy": False}
+        check_int("threads_per_worker", self.threads_per_worker, 1, **plain)
+        check_int("retries", self.retries, 0, **plain)
+        for name in ("n_workers", "torch_threads", "max_in_flight"):
+            check_int(name, getattr(self, name), 1, none_ok=True, **plain)
         self._client: Any = None
         self._cluster: Any = None
 

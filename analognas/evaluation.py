@@ -35,8 +35,9 @@ from torch import nn
 from tqdm.auto import tqdm
 from torch.utils.data import Dataset
 
+from .checks import check_int, known_fields
 from .data import DatasetBundle, load_dataset
-from .hardware import AnalogHardware, _known_fields, strided_unfold, strided_unfold_default
+from .hardware import AnalogHardware, strided_unfold, strided_unfold_default
 from .simulation import fast_simulation
 from .training import TrainingConfig, accuracy, keep_freed_memory, num_threads, train_hwa
 
@@ -65,15 +66,10 @@ class EvaluationConfig:
     batch_size: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.n_reps, bool) or not isinstance(self.n_reps, int) or self.n_reps < 1:
-            raise ValueError(f"EvaluationConfig.n_reps={self.n_reps!r} is not allowed; allowed: a positive integer")
-        if self.batch_size is not None and (
-            isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1
-        ):
-            raise ValueError(
-                f"EvaluationConfig.batch_size={self.batch_size!r} is not allowed; "
-                "allowed: a positive integer or None (64 on CPU, 1024 on CUDA)"
-            )
+        # the settings go on to torch and to JSON as they are, so numpy scalars stay refused
+        check_int("n_reps", self.n_reps, 1, owner="EvaluationConfig", numpy=False)
+        check_int("batch_size", self.batch_size, 1, none_ok="64 on CPU, 1024 on CUDA", owner="EvaluationConfig",
+                  numpy=False)
         try:
             times = tuple(float(t) for t in self.times)
         except (TypeError, ValueError):
@@ -98,7 +94,7 @@ class EvaluationConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "EvaluationConfig":
-        return cls(**_known_fields(cls, d))
+        return cls(**known_fields(cls, d))
 
 
 @dataclasses.dataclass

@@ -30,6 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .checks import check_bool, check_choice, check_int, check_number, known_fields
+
 #: device models by name -> (module, class) in aihwkit 1.1.0's ``aihwkit.inference.noise``
 NOISE_MODEL_CLASSES: dict[str, tuple[str, str]] = {
     "pcm": ("aihwkit.inference.noise.pcm", "PCMLikeNoiseModel"),
@@ -51,6 +53,9 @@ REMAP_TYPES = {"none": "NONE", "layerwise": "LAYERWISE_SYMMETRIC", "channelwise"
 BOUND_MANAGEMENT_TYPES = {"none": "NONE", "iterative": "ITERATIVE"}
 NOISE_MANAGEMENT_TYPES = {"none": "NONE", "abs-max": "ABS_MAX", "max": "MAX", "constant": "CONSTANT"}
 _MIN_BITS, _MAX_BITS = 2, 24
+_OWNER = "AnalogHardware"
+# the fields go on to aihwkit and to JSON as they are, so numpy scalars stay refused
+_PLAIN = {"owner": _OWNER, "numpy": False}
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -61,49 +66,13 @@ def _resolution(bits: int | None, steps: int | None = None) -> float:
     return -1.0 if bits is None else 1.0 / (2**bits - 2)
 
 
-def _check_choice(name: str, value: Any, allowed: Any) -> None:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"AnalogHardware.{name}={value!r} is not allowed; allowed: {list(allowed)}")
-
-
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"AnalogHardware.{name}={value!r} is not allowed; allowed: True or False")
-
-
-def _check_number(name: str, value: Any, what: str, ok) -> None:
-    if (
-        isinstance(value, bool) or not isinstance(value, (int, float))
-        or not math.isfinite(value) or not ok(value)
-    ):
-        raise ValueError(f"AnalogHardware.{name}={value!r} is not allowed; allowed: {what}")
-
-
-def _check_int(name: str, value: Any, what: str, ok, none_ok: bool = False) -> None:
-    if value is None and none_ok:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or not ok(value):
-        raise ValueError(f"AnalogHardware.{name}={value!r} is not allowed; allowed: {what}")
-
-
-def _known_fields(cls: type, d: Mapping[str, Any]) -> dict[str, Any]:
-    """``d`` as keyword arguments of dataclass ``cls``, with an error naming unknown keys."""
-    if not isinstance(d, Mapping):
-        raise TypeError(f"{cls.__name__}.from_dict needs a dict, got {type(d).__name__}")
-    names = [f.name for f in dataclasses.fields(cls) if f.init]
-    unknown = [k for k in d if k not in names]
-    if unknown:
-        raise ValueError(f"{cls.__name__}: unknown field(s) {unknown}; allowed: {names}")
-    return dict(d)
-
-
 def _enum(enum_cls: type, table: Mapping[str, str], name: str) -> Any:
     return getattr(enum_cls, table[name])
 
 
 def noise_model_class(name: str) -> type:
     """The aihwkit device-model class behind a ``noise_model`` name (see ``NOISE_MODELS``)."""
-    _check_choice("noise_model", name, NOISE_MODELS)
+    check_choice("noise_model", name, NOISE_MODELS, owner=_OWNER)
     module, cls = NOISE_MODEL_CLASSES[name]
     return getattr(importlib.import_module(module), cls)
 
@@ -365,44 +334,28 @@ class AnalogHardware:
 
     def __post_init__(self) -> None:
         self._check_device_model()
-        _check_bool("drift_compensation", self.drift_compensation)
+        check_bool("drift_compensation", self.drift_compensation, **_PLAIN)
         for name in ("dac_bits", "adc_bits"):
-            _check_int(name, getattr(self, name),
-                       f"an integer from {_MIN_BITS} to {_MAX_BITS}, or None (no quantisation)",
-                       lambda v: _MIN_BITS <= v <= _MAX_BITS, none_ok=True)
+            check_int(name, getattr(self, name), _MIN_BITS, _MAX_BITS, none_ok="no quantisation", **_PLAIN)
         for name in ("dac_steps", "adc_steps"):
-            _check_int(name, getattr(self, name), "an integer >= 2, or None (use the bits)",
-                       lambda v: v >= 2, none_ok=True)
-        _check_number("out_noise", self.out_noise, "a number >= 0", lambda v: v >= 0)
-        _check_number("out_bound", self.out_bound, "a positive number", lambda v: v > 0)
-        _check_number("w_noise", self.w_noise, "a number >= 0", lambda v: v >= 0)
-        _check_choice("w_noise_type", self.w_noise_type, W_NOISE_TYPES)
-        _check_number("ir_drop", self.ir_drop, "a number >= 0", lambda v: v >= 0)
-        _check_choice("bound_management", self.bound_management, BOUND_MANAGEMENT_TYPES)
-        _check_choice("noise_management", self.noise_management, NOISE_MANAGEMENT_TYPES)
-        _check_number("nm_thres", self.nm_thres, "a number >= 0", lambda v: v >= 0)
-        _check_choice("modifier_type", self.modifier_type, MODIFIER_TYPES)
-        _check_number("modifier_std", self.modifier_std, "a number >= 0", lambda v: v >= 0)
-        _check_choice("clip", self.clip, CLIP_TYPES)
-        _check_number("clip_value", self.clip_value, "a positive number", lambda v: v > 0)
-        _check_number("clip_sigma", self.clip_sigma, "a positive number", lambda v: v > 0)
-        _check_choice("remap", self.remap, REMAP_TYPES)
-        _check_number("weight_scaling_omega", self.weight_scaling_omega, "a number >= 0", lambda v: v >= 0)
+            check_int(name, getattr(self, name), 2, none_ok="use the bits", **_PLAIN)
+        for name in ("out_noise", "w_noise", "ir_drop", "nm_thres", "modifier_std", "weight_scaling_omega"):
+            check_number(name, getattr(self, name), ge=0, **_PLAIN)
+        for name in ("out_bound", "clip_value", "clip_sigma"):
+            check_number(name, getattr(self, name), gt=0, **_PLAIN)
+        for name, table in (("w_noise_type", W_NOISE_TYPES), ("bound_management", BOUND_MANAGEMENT_TYPES),
+                            ("noise_management", NOISE_MANAGEMENT_TYPES), ("modifier_type", MODIFIER_TYPES),
+                            ("clip", CLIP_TYPES), ("remap", REMAP_TYPES), ("tile_backend", TILE_BACKENDS)):
+            check_choice(name, getattr(self, name), table, owner=_OWNER)
         for name in ("weight_scaling_columnwise", "learn_out_scaling", "out_scaling_columnwise",
                      "input_range", "digital_bias"):
-            _check_bool(name, getattr(self, name))
-        _check_int("input_range_init_batches", self.input_range_init_batches, "an integer >= 0",
-                   lambda v: v >= 0)
-        _check_number("input_range_decay", self.input_range_decay, "a number from 0 to 1",
-                      lambda v: 0 <= v <= 1)
-        _check_number("input_range_min_percentage", self.input_range_min_percentage,
-                      "a number from 0 to 1", lambda v: 0 <= v <= 1)
-        _check_int("tile_size", self.tile_size,
-                   "a positive integer (rows of one crossbar tile)", lambda v: v >= 1)
-        _check_int("tile_outputs", self.tile_outputs,
-                   "a positive integer, 0 (no limit) or None (same as tile_size)",
-                   lambda v: v >= 0, none_ok=True)
-        _check_choice("tile_backend", self.tile_backend, TILE_BACKENDS)
+            check_bool(name, getattr(self, name), **_PLAIN)
+        check_int("input_range_init_batches", self.input_range_init_batches, 0, **_PLAIN)
+        for name in ("input_range_decay", "input_range_min_percentage"):
+            check_number(name, getattr(self, name), ge=0, le=1, **_PLAIN)
+        check_int("tile_size", self.tile_size, 1, what="a positive integer (rows of one crossbar tile)", **_PLAIN)
+        check_int("tile_outputs", self.tile_outputs, 0, none_ok=True,
+                  what="a positive integer, 0 (no limit) or None (same as tile_size)", **_PLAIN)
         if self.tile_backend == "torch":
             if not self.digital_bias:
                 raise ValueError(
@@ -425,11 +378,8 @@ class AnalogHardware:
             raise ValueError(f"AnalogHardware.noise_params={self.noise_params!r} is not allowed; "
                              "allowed: a dict of the device model's constructor arguments")
         for name in NOISE_MODEL_FIELDS:
-            if getattr(self, name) is not None:
-                positive = name == "g_max"
-                _check_number(name, getattr(self, name),
-                              f"a number {'> 0 (µS)' if positive else '>= 0'}, or None (the model's own value)",
-                              (lambda v: v > 0) if positive else (lambda v: v >= 0))
+            bound = {"gt": 0} if name == "g_max" else {"ge": 0}
+            check_number(name, getattr(self, name), **bound, none_ok="the model's own value", **_PLAIN)
         if _is_noise_model(self.noise_model):
             if self.noise_params:
                 raise ValueError("AnalogHardware.noise_params is not allowed with a noise model "
@@ -443,14 +393,8 @@ class AnalogHardware:
                 raise ValueError(f"AnalogHardware fields {sorted(given)} are not allowed with a noise "
                                  "model object; set them on the object")
         else:
-            if isinstance(self.noise_model, str) and self.noise_model not in NOISE_MODELS:
-                raise ValueError(f"AnalogHardware.noise_model={self.noise_model!r} is not allowed; "
-                                 f"allowed: {list(NOISE_MODELS)} or an aihwkit BaseNoiseModel object")
-            if not isinstance(self.noise_model, str):
-                raise ValueError(
-                    f"AnalogHardware.noise_model={self.noise_model!r} is not allowed; allowed: "
-                    f"{list(NOISE_MODELS)} or an aihwkit BaseNoiseModel object"
-                )
+            check_choice("noise_model", self.noise_model, NOISE_MODELS, owner=_OWNER,
+                         what=f"{list(NOISE_MODELS)} or an aihwkit BaseNoiseModel object")
             model = self._build_noise_model()
         # record the values the model actually uses (None: its own default, or no such parameter)
         for name in NOISE_MODEL_FIELDS:
@@ -511,7 +455,7 @@ class AnalogHardware:
         """
         if not isinstance(name, str) or name not in PRESETS:
             raise ValueError(f"AnalogHardware.preset: name={name!r} is not allowed; allowed: {list(PRESET_NAMES)}")
-        return cls(**{**PRESETS[name], **_known_fields(cls, changes)})
+        return cls(**{**PRESETS[name], **known_fields(cls, changes)})
 
     @classmethod
     def from_rpu_config(cls, cfg: Any) -> "AnalogHardware":
@@ -748,7 +692,7 @@ class AnalogHardware:
         A described noise model object (``to_dict`` of a hardware built with one) cannot be
         rebuilt from its description: pass the object itself.
         """
-        fields = _known_fields(cls, d)
+        fields = known_fields(cls, d)
         if isinstance(fields.get("noise_model"), Mapping):
             name = fields["noise_model"].get("class", "?")
             raise ValueError(f"AnalogHardware.noise_model: {name} was a noise model object; it cannot "

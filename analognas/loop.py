@@ -36,14 +36,13 @@ from tqdm.auto import tqdm
 
 from search_spaces.base import SearchSpace, Seed, as_rng
 
+from .checks import check_int, check_number
 from .search import (
     PREDICTED,
     Archive,
     Constraints,
     EvolutionarySearch,
     ObjectiveLike,
-    _check_positive_int,
-    _check_probability,
     _robust_scale,
     _Sampler,
     _unique_samples,
@@ -236,26 +235,23 @@ class SurrogateAssistedSearch:
         if not callable(objective) and objective not in ("acc_1d", "acc_1d/std"):
             raise ValueError(f"objective={objective!r} is not allowed; use 'acc_1d', 'acc_1d/std' or a callable")
         self.objective = objective
-        self.n_queries = _check_positive_int("n_queries", n_queries)
+        self.n_queries = check_int("n_queries", n_queries, 1)
         # 1 is allowed for a run with known evaluations; run() checks that 2 exist before a fit
-        self.n_initial = _check_positive_int("n_initial", n_initial)
+        self.n_initial = check_int("n_initial", n_initial, 1)
         if self.n_initial > self.n_queries:
             raise ValueError(f"n_initial={n_initial} must not exceed n_queries={n_queries}")
-        self.batch_per_round = _check_positive_int("batch_per_round", batch_per_round)
+        self.batch_per_round = check_int("batch_per_round", batch_per_round, 1)
         self.search_kwargs = dict(search_kwargs or {})
         for key in ("space", "surrogate", "constraints", "seed", "initial_population"):
             if key in self.search_kwargs:
                 raise ValueError(f"search_kwargs may not set {key!r}: the loop sets it")
-        if avm_margin is not None and not (
-                isinstance(avm_margin, (int, float)) and avm_margin >= 0 and math.isfinite(avm_margin)):
-            raise ValueError(f"avm_margin={avm_margin!r} must be None or a non-negative number")
-        self.avm_margin = avm_margin
-        self.n_seed_archs = _check_positive_int("n_seed_archs", n_seed_archs, 0)
+        self.avm_margin = check_number("avm_margin", avm_margin, ge=0, none_ok=True, numpy=False)
+        self.n_seed_archs = check_int("n_seed_archs", n_seed_archs, 0)
         self.bootstrap = bool(bootstrap)
-        self.min_feasible_prob = _check_probability("min_feasible_prob", min_feasible_prob)
-        self.local_fraction = _check_probability("local_fraction", local_fraction)
-        self.n_local_parents = _check_positive_int("n_local_parents", n_local_parents)
-        self.n_local_mutations = _check_positive_int("n_local_mutations", n_local_mutations)
+        self.min_feasible_prob = check_number("min_feasible_prob", min_feasible_prob, ge=0, le=1, numpy=False)
+        self.local_fraction = check_number("local_fraction", local_fraction, ge=0, le=1, numpy=False)
+        self.n_local_parents = check_int("n_local_parents", n_local_parents, 1)
+        self.n_local_mutations = check_int("n_local_mutations", n_local_mutations, 1)
         self.seed = seed
         self.progress = progress
 
@@ -545,7 +541,7 @@ def grow_table(builder: Any, budget: int, constraints: Constraints | None = None
     """
     from .dataset import read_results
 
-    _check_positive_int("budget", budget)
+    check_int("budget", budget, 1)
     data = builder.data()
     constraints = dataclasses.replace(constraints if constraints is not None else Constraints(),
                                       input_shape=tuple(data.input_shape), num_classes=data.num_classes)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -39,6 +40,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from analognas.checks import check_bool, check_int, check_number, not_allowed
 from analognas.cost import HERMES_ONE_PHASE, IMCChip, totals_encoded, totals_many
 from search_spaces.base import SearchSpace, Seed, as_rng, pick
 
@@ -85,34 +87,17 @@ class Constraints:
 
     def __post_init__(self) -> None:
         for name in ("max_params", "max_tiles"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
-                raise ValueError(f"{name}={v!r} must be None or a positive integer")
-        if self.max_avm is not None and (
-            isinstance(self.max_avm, bool) or not isinstance(self.max_avm, (int, float, np.number))
-            or not math.isfinite(self.max_avm)
-        ):
-            raise ValueError(f"max_avm={self.max_avm!r} must be None or a finite number")
-        if isinstance(self.tile_size, bool) or not isinstance(self.tile_size, (int, np.integer)) \
-                or self.tile_size < 1:
-            raise ValueError(f"tile_size={self.tile_size!r} must be a positive integer")
+            check_int(name, getattr(self, name), 1, none_ok=True)
+        check_number("max_avm", self.max_avm, none_ok=True)
+        check_int("tile_size", self.tile_size, 1)
         shape = tuple(self.input_shape)
         if len(shape) != 3 or any(not isinstance(s, (int, np.integer)) or s < 1 for s in shape):
-            raise ValueError(
-                f"input_shape={self.input_shape!r} must be (channels, height, width) positive integers"
-            )
+            raise not_allowed("input_shape", self.input_shape, "(channels, height, width) positive integers")
         object.__setattr__(self, "input_shape", tuple(int(s) for s in shape))
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, (int, np.integer)) \
-                or self.num_classes < 1:
-            raise ValueError(f"num_classes={self.num_classes!r} must be a positive integer")
+        check_int("num_classes", self.num_classes, 1)
         for name in ("max_energy_j", "max_latency_s"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.number))
-                                  or not math.isfinite(v) or v <= 0):
-                raise ValueError(f"{name}={v!r} is not allowed; allowed: None or a positive number")
-        if self.max_chips is not None and (isinstance(self.max_chips, bool)
-                                           or not isinstance(self.max_chips, (int, np.integer)) or self.max_chips < 1):
-            raise ValueError(f"max_chips={self.max_chips!r} is not allowed; allowed: None or a positive integer")
+            check_number(name, getattr(self, name), gt=0, none_ok=True)
+        check_int("max_chips", self.max_chips, 1, none_ok=True)
         if not isinstance(self.chip, IMCChip):
             raise ValueError(f"chip={self.chip!r} is not allowed; allowed: an analognas.cost.IMCChip")
 
@@ -689,22 +674,13 @@ class EncodedArchive(Archive):
 # --------------------------------------------------------------------------------------------
 # helpers shared by the strategies
 # --------------------------------------------------------------------------------------------
-def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
-def _check_budget(time_budget_s: float | None) -> float | None:
-    if time_budget_s is not None and (not isinstance(time_budget_s, (int, float)) or not time_budget_s > 0):
-        raise ValueError(f"time_budget_s={time_budget_s!r} must be None or a positive number of seconds")
-    return time_budget_s
-
-
-def _check_probability(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name}={value!r} must be a probability in [0, 1]")
-    return float(value)
+def progress_interval() -> float:
+    """Seconds between redraws of a progress bar: 0.1 on a terminal; 10 when stderr is a file
+    or a pipe, where every redraw is kept as a line of the log."""
+    try:
+        return 0.1 if sys.stderr.isatty() else 10.0
+    except (AttributeError, ValueError):  # stderr replaced or closed
+        return 10.0
 
 
 class _Sampler:
@@ -820,7 +796,8 @@ class SearchStrategy:
         self.constraints = constraints if constraints is not None else Constraints()
         Objective(objective)  # validates early
         self.objective = objective
-        self.time_budget_s = _check_budget(time_budget_s)
+        self.time_budget_s = check_number("time_budget_s", time_budget_s, gt=0, allow_inf=True, none_ok="no budget",
+                                          numpy=False)
         self.seed = seed
         self.progress = progress
 
@@ -913,20 +890,19 @@ class EvolutionarySearch(SearchStrategy):
         progress: bool = True,
     ) -> None:
         super().__init__(space, surrogate, constraints, objective, time_budget_s, seed, progress)
-        if encoded is not None and not isinstance(encoded, bool):
-            raise ValueError(f"encoded={encoded!r} is not allowed; allowed: None, True or False")
+        check_bool("encoded", encoded, none_ok=True, numpy=False)
         if encoded and not getattr(space, "has_encoded_ops", False):
             raise ValueError(f"encoded=True needs a space with encoded operations; {space!r} has none")
         self.encoded = encoded
-        self.population_size = _check_positive_int("population_size", population_size, 2)
-        self.iterations = None if iterations is None else _check_positive_int("iterations", iterations, 0)
-        self.mutation_rate = _check_probability("mutation_rate", mutation_rate)
-        self.crossover_prob = _check_probability("crossover_prob", crossover_prob)
+        self.population_size = check_int("population_size", population_size, 2)
+        self.iterations = check_int("iterations", iterations, 0, none_ok=True)
+        self.mutation_rate = check_number("mutation_rate", mutation_rate, ge=0, le=1, numpy=False)
+        self.crossover_prob = check_number("crossover_prob", crossover_prob, ge=0, le=1, numpy=False)
         n_children = self.population_size - self.population_size // 2
-        self.batch_size = n_children if batch_size is None else _check_positive_int("batch_size", batch_size)
+        self.batch_size = n_children if batch_size is None else check_int("batch_size", batch_size, 1)
         self.initial_population = [space.validate(a) for a in (initial_population or [])]
-        self.max_retries = _check_positive_int("max_retries", max_retries)
-        self.pool_factor = _check_positive_int("pool_factor", pool_factor)
+        self.max_retries = check_int("max_retries", max_retries, 1)
+        self.pool_factor = check_int("pool_factor", pool_factor, 1)
         self.count_tiles = count_tiles
 
     @property
@@ -952,9 +928,11 @@ class EvolutionarySearch(SearchStrategy):
         # with a budget, the bar counts seconds: the budget is what ends the run
         bar = tqdm(total=self.time_budget_s if math.isinf(iterations) else iterations,
                    disable=not self.progress, desc="evolution", leave=False,
+                   mininterval=progress_interval(), maxinterval=float("inf"),
                    unit="s" if math.isinf(iterations) else "it",
                    bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{postfix}]" if math.isinf(iterations) else None)
         generation, stop, interrupted = 0, "", False
+        population = np.empty(0, dtype=np.int64)
         try:
             population = archive.score(self._initial_population(archive, sampler, rng, deadline), 0, deadline)
             if time.perf_counter() >= deadline:
@@ -976,6 +954,7 @@ class EvolutionarySearch(SearchStrategy):
             # keep what was scored: the caller gets the best so far and the history
             stop, interrupted = "interrupted (Ctrl-C)", True
         finally:
+            self._show(bar, archive, population, started, generation, force=True)
             bar.close()
         if not stop:
             stop = f"{iterations} iterations done"
@@ -1109,8 +1088,12 @@ class EvolutionarySearch(SearchStrategy):
         return self.space.mutate(a, rng)
 
     def _show(self, bar: Any, archive: Archive, population: np.ndarray, started: float,
-              generation: int) -> None:
+              generation: int, force: bool = False) -> None:
+        # a generation takes milliseconds: drawing each one floods a log file with lines, so
+        # the bar is drawn at most every mininterval seconds, and once more at the end
         if bar.disable or len(population) == 0:
+            return
+        if not force and time.time() - bar.last_print_t < bar.mininterval:
             return
         timed = math.isinf(self.max_generations)
         bar.n = min(time.perf_counter() - started, bar.total) if timed else generation
@@ -1121,3 +1104,4 @@ class EvolutionarySearch(SearchStrategy):
                          "feasible": bool(archive.col("violation")[best] == 0), "scored": len(archive)},
                         refresh=False)
         bar.refresh()
+        bar.last_print_t = time.time()  # tqdm's clock

@@ -49,6 +49,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from . import hardware as hw
+from .checks import check_int
 from .data import DatasetBundle
 from .evaluation import DEFAULT_TIMES, ONE_DAY, EvaluationConfig, drift_accuracies
 from .hardware import AnalogHardware, to_analog
@@ -96,11 +97,6 @@ def _forward(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
             model(x)
 
     return forward
-
-
-def _check_positive(name: str, value: Any, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} is not allowed; allowed: an integer >= {minimum}")
 
 
 def table_median_network(table: str | Path | None = None) -> tuple[Any, tuple[int, int, int]]:
@@ -192,7 +188,7 @@ def benchmark_training(
                                  ("eval_images", eval_images, 1), ("n_reps", n_reps, 1),
                                  ("record_images", record_images, 0), ("record_pretrain_epochs", record_pretrain_epochs, 0),
                                  ("record_epochs", record_epochs, 0), ("repeats", repeats, 1)):
-        _check_positive(name, value, minimum)
+        check_int(name, value, minimum, numpy=False)  # torch takes them as they are
     hardware = hardware if hardware is not None else AnalogHardware()
     hardware.check_available()
     times = tuple(float(t) for t in times)

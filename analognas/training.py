@@ -27,22 +27,16 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .checks import check_choice, check_int, check_number, known_fields, not_allowed
 from .data import DatasetBundle
-from .hardware import AnalogHardware, _known_fields, strided_unfold, strided_unfold_default, to_analog
+from .hardware import AnalogHardware, strided_unfold, strided_unfold_default, to_analog
 from .simulation import SIMULATIONS, fast_simulation
 
 SCHEDULES = ("cosine", "constant")
 _DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
-
-
-def _check_int(name: str, value: Any, minimum: int, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"TrainingConfig.{name}={value!r} is not allowed; allowed: {what}")
-
-
-def _check_float(name: str, value: Any, ok, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
-        raise ValueError(f"TrainingConfig.{name}={value!r} is not allowed; allowed: {what}")
+_OWNER = "TrainingConfig"
+# the settings go on to torch and to JSON as they are, so numpy scalars stay refused
+_PLAIN = {"owner": _OWNER, "numpy": False}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,24 +79,17 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         for name in ("pretrain_epochs", "epochs"):
-            _check_int(name, getattr(self, name), 0, "an integer >= 0")
-        _check_int("batch_size", self.batch_size, 1, "a positive integer")
+            check_int(name, getattr(self, name), 0, **_PLAIN)
+        check_int("batch_size", self.batch_size, 1, **_PLAIN)
         for name in ("lr", "pretrain_lr"):
-            _check_float(name, getattr(self, name), lambda v: v > 0, "a positive number")
-        _check_float("momentum", self.momentum, lambda v: 0 <= v < 1, "a number in [0, 1)")
-        _check_float("weight_decay", self.weight_decay, lambda v: v >= 0, "a number >= 0")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"TrainingConfig.schedule={self.schedule!r} is not allowed; allowed: {list(SCHEDULES)}")
+            check_number(name, getattr(self, name), gt=0, **_PLAIN)
+        check_number("momentum", self.momentum, ge=0, lt=1, **_PLAIN)
+        check_number("weight_decay", self.weight_decay, ge=0, **_PLAIN)
+        check_choice("schedule", self.schedule, SCHEDULES, owner=_OWNER)
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
-            raise ValueError(
-                f"TrainingConfig.device={self.device!r} is not allowed; allowed: 'cpu', 'cuda' or 'cuda:N'"
-            )
-        if self.num_threads is not None:
-            _check_int("num_threads", self.num_threads, 1, "a positive integer or None")
-        if self.simulation not in SIMULATIONS:
-            raise ValueError(
-                f"TrainingConfig.simulation={self.simulation!r} is not allowed; allowed: {list(SIMULATIONS)}"
-            )
+            raise not_allowed("device", self.device, "'cpu', 'cuda' or 'cuda:N'", _OWNER)
+        check_int("num_threads", self.num_threads, 1, none_ok=True, **_PLAIN)
+        check_choice("simulation", self.simulation, SIMULATIONS, owner=_OWNER)
 
     def check_device(self) -> torch.device:
         """The torch device, or a RuntimeError when it is not available on this machine.
@@ -129,7 +116,7 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrainingConfig":
-        return cls(**_known_fields(cls, d))
+        return cls(**known_fields(cls, d))
 
 
 @dataclasses.dataclass

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
+from analognas.checks import check_int
+
 ArrayLike = Sequence[float] | np.ndarray
 
 
@@ -35,12 +37,6 @@ def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]
     if np.isnan(t).any() or np.isnan(p).any():
         raise ValueError("y_true and y_pred must not contain NaN")
     return t, p
-
-
-def _check_k(k: int, n: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k={k!r} must be a positive integer")
-    return min(int(k), n)
 
 
 def kendall_tau(y_true: ArrayLike, y_pred: ArrayLike) -> float:
@@ -91,7 +87,7 @@ def ndcg_at_k(y_true: ArrayLike, y_pred: ArrayLike, k: int = 10, gain: str = "ra
         0.0
     """
     t, p = _pair(y_true, y_pred)
-    k = _check_k(k, t.size)
+    k = min(check_int("k", k, 1), t.size)
     if gain == "rank":
         rank = stats.rankdata(-t, method="min") - 1  # items strictly better than each one
         rel = np.maximum(0.0, k - rank)
@@ -118,6 +114,6 @@ def precision_at_k(y_true: ArrayLike, y_pred: ArrayLike, k: int = 10) -> float:
         0.5
     """
     t, p = _pair(y_true, y_pred)
-    k = _check_k(k, t.size)
+    k = min(check_int("k", k, 1), t.size)
     kth_best = np.sort(t)[::-1][k - 1]
     return float(np.mean(t[_top_k_by_prediction(p, k)] >= kth_best))

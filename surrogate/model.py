@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from analognas.checks import check_bool, check_number, not_allowed
 from analognas.io import atomic_write_bytes, read_json, write_json
 
 from .domain import SurrogateDomain
@@ -138,15 +139,13 @@ def _merge_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
             raise ValueError(f"unknown params key {key!r}; allowed keys: {sorted(merged)}")
         if isinstance(merged[key], dict):
             if not isinstance(value, Mapping):
-                raise ValueError(f"params[{key!r}] must be a dict of XGBoost parameters")
+                raise not_allowed(f"params[{key!r}]", value, "a dict of XGBoost parameters")
             merged[key].update(value)
         else:
             merged[key] = value
-    blend = merged["acc_1d_blend"]
-    if not isinstance(blend, (int, float)) or not 0.0 <= blend <= 1.0:
-        raise ValueError(f"params['acc_1d_blend']={blend!r} must be a number in [0, 1]")
-    if not isinstance(merged["avm_per_error"], bool):
-        raise ValueError(f"params['avm_per_error']={merged['avm_per_error']!r} must be True or False")
+    # the parameters are saved to JSON as they are, so numpy scalars stay refused
+    check_number("params['acc_1d_blend']", merged["acc_1d_blend"], ge=0, le=1, numpy=False)
+    check_bool("params['avm_per_error']", merged["avm_per_error"], numpy=False)
     return merged
 
 
@@ -510,10 +509,11 @@ class AnalogSurrogate:
         """Out-of-fold Kendall tau per target, how well this setting ranks unseen networks.
 
         The rows are split into ``cv`` folds (shuffled with ``seed``, default ``self.seed``) that
-        keep identical networks together (:func:`surrogate.folds.grouped_folds`); a fresh model with this one's parameters is fitted on all folds but one and predicts
-        that one. Returns ``{target: mean tau over folds}`` (folds where either side is
-        constant are left out). ``self`` is not fitted or changed. ``hardware``: as in
-        :meth:`fit`; a network measured on several settings stays in one fold.
+        keep identical networks together (:func:`surrogate.folds.grouped_folds`); a fresh model
+        with this one's parameters is fitted on all folds but one and predicts that one.
+        Returns ``{target: mean tau over folds}`` (folds where either side is constant are
+        left out). ``self`` is not fitted or changed. ``hardware``: as in :meth:`fit`; a
+        network measured on several settings stays in one fold.
 
         Example:
             >>> from search_spaces import NB201Space

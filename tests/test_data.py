@@ -51,7 +51,7 @@ def test_subsets_are_seeded():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"name": "mnist"}, r"dataset='mnist' is not known; allowed: \['digits', 'fashion-mnist', 'cifar10'\]"),
+        ({"name": "mnist"}, r"dataset='mnist' is not known; allowed: \['digits', 'fashion-mnist', 'fashion-mnist-14', 'cifar10'\]"),
         ({"name": "digits", "n_train": 0}, "n_train=0 is not allowed"),
         ({"name": "digits", "n_test": 2.5}, "n_test=2.5 is not allowed"),
         ({"name": "digits", "n_train": 5000}, "n_train=5000 is more than the 1347 training images"),
@@ -103,6 +103,19 @@ def test_fashion_mnist_from_debian_files():
     assert d.info["source"] == str(DEBIAN_FASHION_MNIST)
     again = load_dataset("fashion-mnist", n_train=300, n_test=100, seed=0)
     assert torch.equal(again.test.tensors[0], d.test.tensors[0])
+
+
+@needs_fashion
+def test_fashion_mnist_14_is_the_same_subset_averaged_over_2x2_blocks():
+    full = load_dataset("fashion-mnist", n_train=200, n_test=50, seed=3)
+    small = load_dataset("fashion-mnist-14", n_train=200, n_test=50, seed=3)
+    assert small.input_shape == (1, 14, 14) and small.name == "fashion-mnist-14"
+    for a, b in zip(full.train.tensors + full.test.tensors, small.train.tensors + small.test.tensors):
+        if a.dim() == 4:
+            assert torch.allclose(torch.nn.functional.avg_pool2d(a, 2), b)
+            assert not torch.allclose(a[:, :, ::2, ::2], b)  # averaged, not strided
+        else:
+            assert torch.equal(a, b)  # the same images and labels
 
 
 @needs_fashion

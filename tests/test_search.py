@@ -335,3 +335,16 @@ def test_progress_bar_names_the_objective_it_shows(capsys):
     err = capsys.readouterr().err
     assert "best acc_1d/std=" in err and "best=" not in err
     assert "z(acc_1d score) - z(log acc_1d_std)" in Objective("acc_1d/std").formula
+
+
+def test_progress_bar_into_a_log_file_is_drawn_rarely_and_ends_with_the_final_state(capsys):
+    """stderr is not a terminal under capsys, as in a piped log: thousands of generations used to
+    write a redraw each; now at most one per progress_interval() seconds, plus the final one."""
+    from analognas.search import progress_interval
+
+    assert progress_interval() == 10.0  # capsys' stderr is no terminal
+    result = nb201_search(iterations=300, population_size=6, progress=True).run()
+    err = capsys.readouterr().err
+    redraws = err.count("\r") + err.count("\n")
+    assert result.n_scored > 100 and redraws <= 6, (redraws, err[-300:])
+    assert f"scored={result.n_scored}" in err.replace(" ", "")  # the last state is drawn
