@@ -245,20 +245,20 @@ def mutate(enc: np.ndarray, rng: np.random.Generator, kinds: tuple[tuple[str, fl
     return child
 
 
+_COLUMNS = [1, 1, 1] + [SLOT_WIDTH] * MAX_MAIN_BLOCKS  # of each coin of crossover
+
+
 def crossover(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Row-wise crossover of two parent arrays (``ResNetLikeSpace.crossover`` is this on one
     row): stem fields and block count from either parent, main block i from either parent
     that has one."""
     a, b = as_encodings(a), as_encodings(b)
-    coin = rng.random((len(a), 3 + MAX_MAIN_BLOCKS)) < 0.5
-    child = np.empty_like(a)
-    child[:, :3] = np.where(coin[:, :3], a[:, :3], b[:, :3])  # out_channel0, kernel0, n_blocks
-    has_a, has_b = _SLOT < a[:, _NB:_NB + 1], _SLOT < b[:, _NB:_NB + 1]
-    from_a = has_a & (~has_b | coin[:, 3:])
-    child_slots = np.where(from_a[..., None], slots(a), slots(b))
-    child_slots[_SLOT >= child[:, _NB:_NB + 1]] = 0.0
-    child[:, 3:] = child_slots.reshape(len(a), -1)
-    return child
+    coin = rng.random((len(a), 3 + MAX_MAIN_BLOCKS)) < 0.5  # out_channel0, kernel0, n_blocks, slots
+    n_a, n_b = a[:, _NB:_NB + 1], b[:, _NB:_NB + 1]
+    has_a, has_b = _SLOT < n_a, _SLOT < n_b
+    # past the child's block count, the slots of the parent that gave the count are empty
+    from_a = np.where(_SLOT < np.where(coin[:, 2:3], n_a, n_b), has_a & (~has_b | coin[:, 3:]), coin[:, 2:3])
+    return np.where(np.repeat(np.concatenate([coin[:, :3], from_a], axis=1), _COLUMNS, axis=1), a, b)
 
 
 # --- exact counts ---------------------------------------------------------------------------
