@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
+from .progress import progress_bar
 
 from search_spaces.base import SearchSpace, Seed, as_rng
 
@@ -74,7 +74,7 @@ class RandomSearch(SearchStrategy):
         rng = as_rng(self.seed)
         sampler = _Sampler(self.space, self.constraints.max_params)
         stop = ""
-        with tqdm(total=self.n_samples, disable=not self.progress, desc="random", leave=False) as bar:
+        with progress_bar(total=self.n_samples, disable=not self.progress, desc="random", leave=False) as bar:
             while len(archive) < self.n_samples:
                 if time.perf_counter() >= deadline:
                     stop = f"time budget of {self.time_budget_s} s reached"
@@ -192,7 +192,7 @@ class NSGA2Search(SearchStrategy):
         asked = generation = 0
         try:
             study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
-            with tqdm(total=self.n_trials, disable=not self.progress, desc="nsga2", leave=False) as bar:
+            with progress_bar(total=self.n_trials, disable=not self.progress, desc="nsga2", leave=False) as bar:
                 while len(archive) < self.n_trials:
                     if time.perf_counter() >= deadline:
                         stop = f"time budget of {self.time_budget_s} s reached"

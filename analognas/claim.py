@@ -39,6 +39,7 @@ from .dataset import ResultsTable, arch_key
 from .evaluation import EvaluationConfig, evaluate_architecture
 from .hardware import AnalogHardware
 from .io import read_json, write_json
+from .progress import progress_bar
 from .training import TrainingConfig
 
 METRICS = ("acc_1d", "acc_1d_std", "avm")
@@ -232,7 +233,6 @@ def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool
     run), ``summary.csv``, ``verdict.csv`` and ``claim.png``.
     """
     from search_spaces import get_space
-    from tqdm.auto import tqdm
 
     from .data import load_dataset
 
@@ -267,7 +267,7 @@ def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool
     have = set() if done.empty else set(zip(done["budget"], done["role"], done["seed"]))
     todo = [(b, role, s) for b in settings.budgets for role in ROLES for s in range(settings.n_seeds)
             if (b, role, s) not in have]
-    for budget, role, seed in tqdm(todo, disable=not progress, desc="claim runs", unit="run"):
+    for budget, role, seed in progress_bar(todo, disable=not progress, desc="claim runs", unit="run"):
         arch = space.from_dict(meta["networks"][str(budget)][role])
         r = evaluate_architecture(space, arch, data, hardware=settings.hardware, training=settings.training,
                                   evaluation=settings.evaluation, seed=seed)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
+from .progress import progress_bar
 
 from analognas.cost import HERMES_MODES, HERMES_ONE_PHASE, IMCChip, aihwkit_layer_counts, network_cost
 from search_spaces.base import SearchSpace
@@ -57,7 +57,7 @@ def check_against_aihwkit(space: SearchSpace, n: int, max_params: int | None = N
     archs = space.sample_many(n, seed, **kwargs)
     layers = split = 0
     mismatches = []
-    for arch in tqdm(archs, disable=not progress, desc=f"aihwkit check ({space.name})"):
+    for arch in progress_bar(archs, disable=not progress, desc=f"aihwkit check ({space.name})"):
         df = network_cost(space, arch, chip, input_shape, num_classes).layers
         df = df[df["kind"] != "digital"]
         ours = list(zip(df["tiles"].tolist(), df["mvms"].tolist()))

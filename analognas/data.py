@@ -39,6 +39,8 @@ FASHION_MNIST_FILES = (
 )
 # Per-channel mean and std of the full training sets (fixed, so a subset does not change them).
 _FASHION_MNIST_NORM = ((0.2860,), (0.3530,))
+#: the Fashion-MNIST datasets: the side of the square blocks each one averages its images over
+_FASHION_MNIST_POOLING = {"fashion-mnist": 1, "fashion-mnist-14": 2}
 _CIFAR10_NORM = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 _CIFAR10_FOLDER = "cifar-10-batches-py"  # torchvision's CIFAR10.base_folder
 _DIGITS_N_TEST = 450  # of 1,797 images: the rest (1,347) is the training split
@@ -131,7 +133,7 @@ def load_dataset(
     elif name == "digits":
         (xtr, ytr, xte, yte), info = _digits(gen), {"source": "sklearn.datasets.load_digits"}
         label, num_classes = name, 10
-    elif name in ("fashion-mnist", "fashion-mnist-14"):
+    elif name in _FASHION_MNIST_POOLING:
         # Subset the uint8 images before converting, so only kept images become floats.
         (xtr, ytr, xte, yte), info = _fashion_mnist(root, download)
         label, num_classes = name, 10
@@ -146,10 +148,11 @@ def load_dataset(
 
     xtr, ytr = _subset(xtr, ytr, n_train, "n_train", "training", label, gen)
     xte, yte = _subset(xte, yte, n_test, "n_test", "test", label, gen)
-    if label in ("fashion-mnist", "fashion-mnist-14"):
+    if label in _FASHION_MNIST_POOLING:
         xtr, xte = (_normalise(x.unsqueeze(1), 255.0, *_FASHION_MNIST_NORM) for x in (xtr, xte))
-        if label == "fashion-mnist-14":
-            xtr, xte = (torch.nn.functional.avg_pool2d(x, 2) for x in (xtr, xte))
+        pool = _FASHION_MNIST_POOLING[label]
+        if pool > 1:
+            xtr, xte = (torch.nn.functional.avg_pool2d(x, pool) for x in (xtr, xte))
     elif label == "cifar10":
         xtr, xte = (_normalise(x.permute(0, 3, 1, 2), 255.0, *_CIFAR10_NORM) for x in (xtr, xte))
     if xtr.shape[1:] != xte.shape[1:]:

@@ -83,6 +83,7 @@ from .data import DatasetBundle, load_dataset
 from .evaluation import EvaluationConfig, EvaluationResult, evaluate_architecture
 from .hardware import AnalogHardware, hardware_dict_with_defaults
 from .io import read_json, write_json
+from .progress import progress_bar
 from .training import TrainingConfig
 
 SAMPLINGS = ("random", "lhs")
@@ -1012,16 +1013,11 @@ class DatasetBuilder:
             done_keys = set(held.values())
             jobs = [EvalJob(i, a.to_dict(), arch_seed(self.seed, i))
                     for i, (a, k) in enumerate(zip(archs, keys)) if i not in held and k not in done_keys]
-            bar = _progress_bar(progress, total=n_archs, initial=n_archs - len(jobs), path=self.path)
-            owned = executor is not None and not executor.started
-            try:
+            with closing_executor(executor), \
+                    _progress_bar(progress, total=n_archs, initial=n_archs - len(jobs), path=self.path) as bar:
                 for row in run.evaluate(jobs, executor, bar):
                     bar.update(1)
                     bar.set_postfix_str(f"last {_short(row['arch'], 24)} {_fmt(row)}", refresh=True)
-            finally:
-                bar.close()
-                if owned:
-                    executor.close()
         return read_results(self.path, self.space, include_failed=True)
 
 
@@ -1111,11 +1107,21 @@ def _warn_if_resampled(held: Mapping[int, str], keys: Sequence[str], seed: int) 
         )
 
 
-def _progress_bar(enabled: bool, total: int, initial: int, path: Path) -> Any:
-    from tqdm.auto import tqdm
+@contextlib.contextmanager
+def closing_executor(executor: Executor | None) -> Iterator[None]:
+    """Run the block; then close ``executor`` if the block is where it started (an executor
+    the caller had started already stays open for the caller's next use)."""
+    owned = executor is not None and not executor.started
+    try:
+        yield
+    finally:
+        if owned:
+            executor.close()
 
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="arch",
-                desc=f"building {path.name}", dynamic_ncols=True)
+
+def _progress_bar(enabled: bool, total: int, initial: int, path: Path) -> Any:
+    return progress_bar(total=total, initial=initial, disable=not enabled, unit="arch",
+                        desc=f"building {path.name}", dynamic_ncols=True)
 
 
 def build_dataset(

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from .progress import progress_bar
 from torch.utils.data import Dataset
 
 from .checks import check_int, known_fields
@@ -177,7 +177,8 @@ def drift_accuracies(model: nn.Module, data: DatasetBundle,
     acc = np.empty((evaluation.n_reps, len(evaluation.times)))
     with fast_simulation(model, fast), \
             strided_unfold(model, strided_unfold_default(device) if strided is None else strided):
-        with tqdm(total=acc.size, desc="drift evaluation", unit="point", disable=not progress, leave=False) as bar:
+        with progress_bar(total=acc.size, desc="drift evaluation", unit="point", disable=not progress,
+                          leave=False) as bar:
             for rep in range(evaluation.n_reps):
                 model.program_analog_weights()
                 for j, t in enumerate(evaluation.times):

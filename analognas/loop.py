@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr
-from tqdm.auto import tqdm
+from .progress import progress_bar
 
 from search_spaces.base import SearchSpace, Seed, as_rng
 
@@ -275,8 +275,8 @@ class SurrogateAssistedSearch:
             raise ValueError(f"n_initial={self.n_initial} with {n_known} known evaluation(s): the first "
                              "surrogate needs at least 2 evaluated architectures")
         message = ""
-        with tqdm(total=self.n_queries, disable=not self.progress, desc="true evaluations",
-                  leave=False) as bar:
+        with progress_bar(total=self.n_queries, disable=not self.progress, desc="true evaluations",
+                          leave=False) as bar:
             if n_init:
                 self._evaluate(state, self._initial(rng, n_init, state), None, 0, bar)
             round_ = 0

@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .dataset import DatasetBuilder, EvalJob, arch_seed, provenance_path, read_results
+from .dataset import DatasetBuilder, EvalJob, arch_seed, closing_executor, provenance_path, read_results
+from .progress import progress_bar
 from .evaluation import EvaluationConfig
 from .hardware import AnalogHardware
 from .io import read_json
@@ -190,20 +191,14 @@ def retest(results: str | os.PathLike, n: int = 12, seed: int = 1, output: str |
         raise ValueError(f"n={n} is not allowed; allowed: at most the table's {len(table)} successful rows")
     order = np.random.default_rng(seed).permutation(len(table))[:n]
     chosen = table.iloc[np.sort(order)]
-    owned = executor is not None and not executor.started
-    try:
+    with closing_executor(executor):
         with builder.open_run("retest", n, executor, extra={"retest": {"of": str(results), "n": n}}) as run:
             held = set(run.table.held)
             jobs = [EvalJob(int(i), a.to_dict(), arch_seed(seed, int(i)))
                     for i, a in zip(chosen["index"], chosen["arch"]) if int(i) not in held]
-            from tqdm.auto import tqdm
-
-            with tqdm(total=n, initial=n - len(jobs), disable=not progress, unit="arch",
-                      desc=f"retest {builder.path.name}") as bar:
+            with progress_bar(total=n, initial=n - len(jobs), disable=not progress, unit="arch",
+                              desc=f"retest {builder.path.name}") as bar:
                 for _ in run.evaluate(jobs, executor, bar=bar):
                     bar.update(1)
-    finally:
-        if owned:
-            executor.close()
     again = read_results(builder.path, space)
     return RetestResult(builder.path, again, reliability(table, again))

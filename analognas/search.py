@@ -31,14 +31,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from analognas.progress import progress_bar
 
 from analognas.checks import check_bool, check_int, check_number, not_allowed
 from analognas.cost import HERMES_ONE_PHASE, IMCChip, totals_encoded, totals_many
@@ -674,15 +673,6 @@ class EncodedArchive(Archive):
 # --------------------------------------------------------------------------------------------
 # helpers shared by the strategies
 # --------------------------------------------------------------------------------------------
-def progress_interval() -> float:
-    """Seconds between redraws of a progress bar: 0.1 on a terminal; 10 when stderr is a file
-    or a pipe, where every redraw is kept as a line of the log."""
-    try:
-        return 0.1 if sys.stderr.isatty() else 10.0
-    except (AttributeError, ValueError):  # stderr replaced or closed
-        return 10.0
-
-
 class _Sampler:
     """Draws architectures below max_params, falling back to unconstrained sampling (once
     noted) when the space finds none below the limit."""
@@ -926,9 +916,9 @@ class EvolutionarySearch(SearchStrategy):
         sampler = _Sampler(self.space, self.constraints.max_params)
         iterations = self.max_generations
         # with a budget, the bar counts seconds: the budget is what ends the run
-        bar = tqdm(total=self.time_budget_s if math.isinf(iterations) else iterations,
+        bar = progress_bar(total=self.time_budget_s if math.isinf(iterations) else iterations,
                    disable=not self.progress, desc="evolution", leave=False,
-                   mininterval=progress_interval(), maxinterval=float("inf"),
+                   maxinterval=float("inf"),  # no redraws between generations: _show draws
                    unit="s" if math.isinf(iterations) else "it",
                    bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{postfix}]" if math.isinf(iterations) else None)
         generation, stop, interrupted = 0, "", False

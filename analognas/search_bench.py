@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from .progress import progress_bar
 
 from search_spaces import NB201Space
 from search_spaces.base import SearchSpace
@@ -110,7 +110,7 @@ def benchmark_search(
         table = load_analognas_bench()
     seed_list = _seed_list(seeds)
     results: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
-    with tqdm(total=len(methods) * len(seed_list), disable=not progress, desc="benchmark") as bar:
+    with progress_bar(total=len(methods) * len(seed_list), disable=not progress, desc="benchmark") as bar:
         for method in methods:
             for seed in seed_list:
                 bar.set_postfix(method=method, seed=seed, refresh=False)

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from .progress import progress_bar
 
 from .checks import check_choice, check_int, check_number, known_fields, not_allowed
 from .data import DatasetBundle
@@ -310,7 +310,8 @@ def _fit(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     losses = []
-    with tqdm(total=epochs * steps_per_epoch, desc=phase, unit="step", disable=not progress, leave=False) as bar:
+    with progress_bar(total=epochs * steps_per_epoch, desc=phase, unit="step", disable=not progress,
+                      leave=False) as bar:
         for epoch in range(epochs):
             losses.append(_fit_epoch(model, opt, sched, loss_fn, x, y, config, shuffle, phase, epoch, bar))
             bar.set_postfix(loss=f"{losses[-1]:.3f}")

@@ -45,10 +45,10 @@ MAX_MAIN_BLOCKS = 5
 
 _BOTTLENECK = {"A": False, "B": True, "C": False, "D": True}
 _RESIDUAL = {"A": True, "B": True, "C": False, "D": False}
-# The two partner types reached by the depth (basic <-> bottleneck) and the "other"
-# (residual <-> plain) mutations.
-_SWAP_BOTTLENECK = {"A": "B", "B": "A", "C": "D", "D": "C"}
-_SWAP_RESIDUAL = {"A": "C", "C": "A", "B": "D", "D": "B"}
+#: The partner types reached by the depth (basic <-> bottleneck) and the "other"
+#: (residual <-> plain) mutations; ``resnet_arrays`` derives its column permutations from them.
+SWAP_BOTTLENECK = {"A": "B", "B": "A", "C": "D", "D": "C"}
+SWAP_RESIDUAL = {"A": "C", "C": "A", "B": "D", "D": "B"}
 
 _ALLOWED = {
     "out_channel0": OUT_CHANNEL0,
@@ -61,6 +61,8 @@ _ALLOWED = {
 _TOP_KEYS = ("out_channel0", "kernel0", "blocks")
 _BLOCK_KEYS = ("block_type", "residual_blocks", "branches", "widen")
 _SLOT_FIELDS = tuple(f"type_{t}" for t in BLOCK_TYPES) + ("residual_blocks", "branches", "widen")
+# decode_many's integer code of an encoded main-block slot (the one-hot type, then the fields)
+_SLOT_CODE = np.array([k << 15 for k in range(len(BLOCK_TYPES))] + [1 << 10, 1 << 5, 1], dtype=np.int64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -394,40 +396,8 @@ class ResNetLikeSpace(SearchSpace):
         if i is None:
             return dataclasses.replace(arch, **{field: _lower(getattr(arch, field), _ALLOWED[field], rng)})
         if field == "block_type":  # a bottleneck has far fewer weights than a basic branch
-            return _with_block(arch, i, block_type=_SWAP_BOTTLENECK[blocks[i].block_type])
+            return _with_block(arch, i, block_type=SWAP_BOTTLENECK[blocks[i].block_type])
         return _with_block(arch, i, **{field: _lower(getattr(blocks[i], field), _ALLOWED[field], rng)})
-
-    def _mutate_once(self, arch: ResNetArch, kind: str, rng: np.random.Generator) -> ResNetArch:
-        """Apply one mutation of ``kind``, chosen uniformly among those that apply."""
-        blocks, n = arch.blocks, len(arch.blocks)
-        if kind == "depth":
-            moves = ["residual_blocks", "bottleneck"]
-            moves += ["add_block"] * (n < MAX_MAIN_BLOCKS) + ["remove_block"] * (n > 1)
-        elif kind == "width":
-            moves = ["branches", "out_channel0", "widen"]
-        else:
-            moves = ["residual", "kernel0"]
-        move = pick(moves, rng)
-        if move == "out_channel0":
-            return ResNetArch(_other(arch.out_channel0, OUT_CHANNEL0, rng), arch.kernel0, blocks)
-        if move == "kernel0":
-            return ResNetArch(arch.out_channel0, _other(arch.kernel0, KERNEL0, rng), blocks)
-        if move == "add_block":
-            return _with_blocks(arch, _insert(blocks, pick(range(n + 1), rng), self._random_block(rng)))
-        if move == "remove_block":
-            return _with_blocks(arch, _drop(blocks, pick(range(n), rng)))
-        i = pick(range(n), rng)
-        b = blocks[i]
-        if move == "bottleneck":
-            return _with_block(arch, i, block_type=_SWAP_BOTTLENECK[b.block_type])
-        if move == "residual":
-            return _with_block(arch, i, block_type=_SWAP_RESIDUAL[b.block_type])
-        if move == "widen":
-            return _with_block(arch, i, widen=_other(b.widen, WIDEN, rng))
-        # residual_blocks or branches: add or remove one, staying inside the allowed range
-        value = getattr(b, move)
-        options = [v for v in (value - 1, value + 1) if v in _ALLOWED[move]]
-        return _with_block(arch, i, **{move: pick(options, rng)})
 
     def mutate(self, arch: ResNetArch, rng: Seed = None, max_params: int | None = None, *,
                input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10,
@@ -438,46 +408,43 @@ class ResNetLikeSpace(SearchSpace):
         result stays below it (for ``input_shape`` / ``num_classes``); ValueError when no
         neighbour below the cap turns up in ``max_tries`` draws.
 
+        The operators exist once, in :meth:`mutate_encoded`; this is that on a batch of one:
+        ``mutate(arch, seed) == decode_many(mutate_encoded(encode_many([arch]), seed))[0]``.
+
         Example:
             >>> space = ResNetLikeSpace(p_depth=0.0, p_width=0.0, p_other=1.0)
             >>> child = space.mutate(resnet20(), 0)
             >>> child.blocks[0].block_type in ("A", "C") and child != resnet20()
             True
         """
+        from . import resnet_arrays
         rng = as_rng(rng)
-        kinds = (("depth", self.p_depth), ("width", self.p_width), ("other", self.p_other))
+        enc = self.encode_many([arch])
         for _ in range(max_tries):
-            child = arch
-            for kind, p in kinds:
-                if rng.random() < p:
-                    child = self._mutate_once(child, kind, rng)
-            if child != arch and (max_params is None
-                                  or self.num_params(child, input_shape, num_classes) < max_params):
+            child = self.decode_many(resnet_arrays.mutate(enc, rng, self._kinds(), max_tries))[0]
+            if max_params is None or self.num_params(child, input_shape, num_classes) < max_params:
                 return child
         cap = "" if max_params is None else f" below max_params={max_params}"
         raise ValueError(f"no different architecture{cap} in {max_tries} mutations of {arch}")
 
+    def _kinds(self) -> tuple[tuple[str, float], ...]:
+        """The mutation kinds with their probabilities, in the order they are applied."""
+        return (("depth", self.p_depth), ("width", self.p_width), ("other", self.p_other))
+
     def crossover(self, a: ResNetArch, b: ResNetArch, rng: Seed = None) -> ResNetArch:
         """Stem fields and main-block count each from either parent; main block i from either
         parent that has one (whole blocks, so each stays a block one parent used).
+
+        :meth:`crossover_encoded` on a batch of one, as :meth:`mutate` is.
 
         Example:
             >>> space = ResNetLikeSpace()
             >>> space.crossover(resnet20(), resnet20(), 0) == resnet20()
             True
         """
-        rng = as_rng(rng)
-        coin = rng.random(3 + MAX_MAIN_BLOCKS) < 0.5
-        n = len(a.blocks) if coin[2] else len(b.blocks)
-        blocks = []
-        for i in range(n):
-            options = [p.blocks[i] for p in (a, b) if i < len(p.blocks)]
-            blocks.append(options[0] if len(options) == 1 or coin[3 + i] else options[1])
-        return ResNetArch(
-            a.out_channel0 if coin[0] else b.out_channel0,
-            a.kernel0 if coin[1] else b.kernel0,
-            tuple(blocks),
-        )
+        from . import resnet_arrays
+        enc = self.encode_many([a, b])
+        return self.decode_many(resnet_arrays.crossover(enc[:1], enc[1:], as_rng(rng)))[0]
 
     def size(self) -> int:
         """Distinct architectures: every stem times every sequence of 1-5 main blocks.
@@ -619,18 +586,12 @@ class ResNetLikeSpace(SearchSpace):
         """
         from . import resnet_arrays
         e = resnet_arrays.as_encodings(enc).astype(np.int64)
-        # Each distinct main block is made once (a search's history repeats few of them),
-        # found through one integer code per slot: type (4 for an unused slot), then fields.
-        slot = resnet_arrays.slots(e)
-        kind = np.where(slot[..., :4].any(-1), slot[..., :4].argmax(-1), 4)
-        code = (kind << 15) | (slot[..., 4] << 10) | (slot[..., 5] << 5) | slot[..., 6]  # 5 bits a field
-        unique, which = np.unique(code, return_inverse=True)
-        blocks = [MainBlock(BLOCK_TYPES[c >> 15], (c >> 10) & 31, (c >> 5) & 31, c & 31) if c >> 15 < 4 else None
-                  for c in unique.tolist()]
-        get = blocks.__getitem__
+        # Each distinct main block is made once (``_block_of_code`` caches them), found
+        # through one integer code per slot: type, then fields, 5 bits each.
+        codes = (resnet_arrays.slots(e) @ _SLOT_CODE).tolist()
         with paused_gc():
-            return [_new_arch(oc, k0, tuple(map(get, ids[:nb])))
-                    for (oc, k0, nb), ids in zip(e[:, :3].tolist(), which.reshape(len(e), MAX_MAIN_BLOCKS).tolist())]
+            return [_new_arch(oc, k0, tuple(map(_block_of_code, ids[:nb])))
+                    for (oc, k0, nb), ids in zip(e[:, :3].tolist(), codes)]
 
     def mutate_encoded(self, enc: np.ndarray, rng: Seed = None) -> np.ndarray:
         """``mutate`` on every row at once (same operators and probabilities).
@@ -642,8 +603,7 @@ class ResNetLikeSpace(SearchSpace):
             True
         """
         from . import resnet_arrays
-        kinds = (("depth", self.p_depth), ("width", self.p_width), ("other", self.p_other))
-        return resnet_arrays.mutate(enc, as_rng(rng), kinds)
+        return resnet_arrays.mutate(enc, as_rng(rng), self._kinds())
 
     def crossover_encoded(self, a: np.ndarray, b: np.ndarray, rng: Seed = None) -> np.ndarray:
         """``crossover`` of ``a[i]`` and ``b[i]`` for every row i."""
@@ -674,6 +634,13 @@ def _new_arch(out_channel0: int, kernel0: int, blocks: tuple[MainBlock, ...]) ->
     return arch
 
 
+@functools.lru_cache(maxsize=1 << 12)
+def _block_of_code(code: int) -> MainBlock:
+    """The main block of ``decode_many``'s slot code, made once per code (a value, so shared;
+    there are 3,072)."""
+    return MainBlock(BLOCK_TYPES[code >> 15], (code >> 10) & 31, (code >> 5) & 31, code & 31)
+
+
 def _with_blocks(arch: ResNetArch, blocks: tuple[MainBlock, ...]) -> ResNetArch:
     """``arch`` with other main blocks (the constructor: ``dataclasses.replace`` is 3x slower)."""
     return ResNetArch(arch.out_channel0, arch.kernel0, blocks)
@@ -692,13 +659,5 @@ def _lower(value: int, allowed: Sequence[int], rng: np.random.Generator) -> int:
     return pick([v for v in allowed if v < value], rng)
 
 
-def _other(value: int, allowed: Sequence[int], rng: np.random.Generator) -> int:
-    return pick([v for v in allowed if v != value], rng)
-
-
 def _drop(blocks: tuple[MainBlock, ...], i: int) -> tuple[MainBlock, ...]:
     return blocks[:i] + blocks[i + 1:]
-
-
-def _insert(blocks: tuple[MainBlock, ...], i: int, block: MainBlock) -> tuple[MainBlock, ...]:
-    return blocks[:i] + (block,) + blocks[i:]

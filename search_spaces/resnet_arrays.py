@@ -5,9 +5,11 @@ crossing and counting them one Python object at a time costs more than the surro
 trees, so :class:`~search_spaces.resnet.ResNetLikeSpace` also offers these operations on
 whole arrays of encodings: one numpy call per step over every candidate of a batch.
 
-Every function here has an object counterpart in ``resnet.py`` with the same semantics
-(tests compare them): :func:`mutate` / ``ResNetLikeSpace.mutate``, :func:`crossover` /
-``crossover``, :func:`layer_stats` / ``num_params`` and ``num_tiles``.
+:func:`mutate` and :func:`crossover` are the space's only implementation of its operators:
+``ResNetLikeSpace.mutate`` and ``crossover`` run them on a batch of one and decode the row,
+so the object API and the vectorised search draw from one definition (for a given random
+generator, the very same children). :func:`layer_stats` has object counterparts,
+``num_params`` and ``num_tiles``, that tests compare it with.
 
 An encoding row is ``out_channel0, kernel0, n_blocks`` then, per main-block slot 1-5,
 the type one-hot (A, B, C, D), ``residual_blocks``, ``branches`` and ``widen``; unused
@@ -17,11 +19,12 @@ bottleneck and ``t ^ 2`` adds or removes the residual shortcut.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from .resnet import BLOCK_TYPES, BRANCHES, MAX_MAIN_BLOCKS, RESIDUAL_BLOCKS, WIDEN
+from .resnet import BLOCK_TYPES, BRANCHES, MAX_MAIN_BLOCKS, RESIDUAL_BLOCKS, SWAP_BOTTLENECK, SWAP_RESIDUAL, WIDEN
 from .resnet import KERNEL0 as _KERNEL0
 from .resnet import OUT_CHANNEL0 as _OUT_CHANNEL0
 
@@ -34,19 +37,14 @@ SLOT_WIDTH = N_TYPES + 3
 WIDTH = 3 + MAX_MAIN_BLOCKS * SLOT_WIDTH
 _SLOT = np.arange(MAX_MAIN_BLOCKS)
 
-# mutation moves, by kind (the order of ResNetLikeSpace._mutate_once's lists)
-_RESIDUAL_BLOCKS, _BOTTLENECK, _ADD, _REMOVE = 0, 1, 2, 3
-_BRANCHES, _OUT_CHANNEL0, _WIDEN = 0, 1, 2
-_RESIDUAL, _KERNEL0 = 0, 1
-
-
 # columns of an encoding row, and of one main-block slot (a view of shape (n, 5, SLOT_WIDTH))
 _OC, _K0, _NB = 0, 1, 2
 _TYPE = slice(0, N_TYPES)
 _RB, _BR, _WD = N_TYPES, N_TYPES + 1, N_TYPES + 2
-# one-hot column permutations: t ^ 1 (basic <-> bottleneck) and t ^ 2 (residual <-> plain)
-_SWAP_BOTTLENECK = [1, 0, 3, 2]
-_SWAP_RESIDUAL = [2, 3, 0, 1]
+# one-hot column permutations of the type swaps (t ^ 1 and t ^ 2), from resnet.py's tables
+_TYPE_INDEX = {t: k for k, t in enumerate(BLOCK_TYPES)}
+_SWAP_BOTTLENECK = [_TYPE_INDEX[SWAP_BOTTLENECK[t]] for t in BLOCK_TYPES]
+_SWAP_RESIDUAL = [_TYPE_INDEX[SWAP_RESIDUAL[t]] for t in BLOCK_TYPES]
 
 
 def as_encodings(enc: np.ndarray) -> np.ndarray:
@@ -62,80 +60,164 @@ def slots(enc: np.ndarray) -> np.ndarray:
     return enc[:, 3:].reshape(len(enc), MAX_MAIN_BLOCKS, SLOT_WIDTH)
 
 
-def _other_value(values: np.ndarray, allowed: np.ndarray, u: np.ndarray) -> np.ndarray:
+# The helpers and moves below take either arrays (one value per row of a batch) or numpy
+# scalars (the one row of a batch of one): the object API's single architectures then run
+# the same code several times faster than as arrays of length one.
+def _index(u: Any, n: Any) -> Any:
+    """``int(u * n)`` of a uniform (or of arrays of them): a uniform index into n options."""
+    return (u * n).astype(np.int64)
+
+
+def _other_value(values: Any, allowed: np.ndarray, u: Any) -> Any:
     """A value of ``allowed`` other than each of ``values``, uniformly."""
-    k = (u * (len(allowed) - 1)).astype(np.int64)
+    k = _index(u, len(allowed) - 1)
     return allowed[k + (k >= np.searchsorted(allowed, values))]
 
 
-def _step(value: np.ndarray, top: int, u: np.ndarray) -> np.ndarray:
+def _step(value: Any, top: int, u: Any) -> Any:
     """value +- 1 with equal odds, staying inside 1..top (one option at either end)."""
-    up = np.where(value <= 1, True, np.where(value >= top, False, u < 0.5))
-    return np.where(up, value + 1, value - 1)
+    return value + 2.0 * ((value <= 1) | ((value < top) & (u < 0.5))) - 1.0
 
 
-def _random_blocks(u: np.ndarray) -> np.ndarray:
-    """Slots of uniformly drawn main blocks, from 4 uniforms per row."""
-    out = np.zeros((len(u), SLOT_WIDTH))
-    out[np.arange(len(u)), (u[:, 0] * N_TYPES).astype(np.int64)] = 1.0
-    out[:, _RB] = 1 + np.floor(u[:, 1] * MAX_RESIDUAL_BLOCKS)
-    out[:, _BR] = 1 + np.floor(u[:, 2] * MAX_BRANCHES)
-    out[:, _WD] = 1 + np.floor(u[:, 3] * MAX_WIDEN)
+def _all_blocks() -> np.ndarray:
+    """The slot of every main block, by the indices of its type, residual_blocks, branches
+    and widen in their tables: shape (4, 16, 12, 4, SLOT_WIDTH), 170 kB."""
+    out = np.zeros((N_TYPES, len(RESIDUAL_BLOCKS), len(BRANCHES), len(WIDEN), SLOT_WIDTH))
+    out[..., _TYPE] = np.eye(N_TYPES)[:, None, None, None]
+    out[..., _RB] = np.array(RESIDUAL_BLOCKS)[:, None, None]
+    out[..., _BR] = np.array(BRANCHES)[:, None]
+    out[..., _WD] = WIDEN
     return out
 
 
-_ALL_WIDEN = np.arange(1, MAX_WIDEN + 1, dtype=float)
+_ALL_BLOCKS = _all_blocks()
+_BLOCK_CHOICES = np.array(_ALL_BLOCKS.shape[:4])
+
+
+def _random_blocks(u: np.ndarray) -> np.ndarray:
+    """Slots of uniformly drawn main blocks, from 4 uniforms each along the first axis of
+    ``u`` (type, residual_blocks, branches, widen), each an index into its table as
+    ``base.pick`` makes one."""
+    return _ALL_BLOCKS[tuple(_index(u.T, _BLOCK_CHOICES).T)]
+
+
+_ALL_WIDEN = np.array(WIDEN, dtype=float)
+
+
+# --- mutation moves ----------------------------------------------------------------------
+class _Rows(NamedTuple):
+    """What a move changes: rows ``r`` of ``enc``, in place (``s`` is its slot view), with
+    the main block ``i`` an in-block move changes, the rows' uniforms ``u`` (8 along the
+    first axis) and their block counts ``nb``; for a batch of one, ``r`` is 0 and ``i``,
+    ``nb`` and each ``u[j]`` are scalars."""
+
+    enc: np.ndarray
+    s: np.ndarray
+    r: Any
+    i: Any
+    u: np.ndarray
+    nb: Any
+
+
+_Move = Callable[[_Rows], None]
+
+
+def _stepped(field: int, top: int) -> _Move:
+    """The move that adds or removes one unit of slot ``field`` (residual blocks, branches)."""
+    def move(x: _Rows) -> None:
+        x.s[x.r, x.i, field] = _step(x.s[x.r, x.i, field], top, x.u[2])
+    return move
+
+
+def _swapped(permutation: list[int]) -> _Move:
+    """The move that turns a main block's type into its partner (a one-hot permutation)."""
+    def move(x: _Rows) -> None:
+        x.s[x.r, x.i, _TYPE] = x.s[x.r, x.i][..., permutation]
+    return move
+
+
+def _changed(field: int, allowed: np.ndarray) -> _Move:
+    """The move that gives slot ``field`` (the widening factor) another allowed value."""
+    def move(x: _Rows) -> None:
+        x.s[x.r, x.i, field] = _other_value(x.s[x.r, x.i, field], allowed, x.u[2])
+    return move
+
+
+def _changed_stem(column: int, allowed: np.ndarray) -> _Move:
+    """The move that gives stem ``column`` (first conv channels, kernel) another allowed value."""
+    def move(x: _Rows) -> None:
+        x.enc[x.r, column] = _other_value(x.enc[x.r, column], allowed, x.u[2])
+    return move
+
+
+# the slots that slot j takes after inserting a main block at slot a (row a), or removing
+# the one at slot a: j - 1 from a + 1 on, or j + 1 from a on (the last slot is then empty)
+_AFTER_INSERT = _SLOT - (_SLOT > _SLOT[:, None])
+_AFTER_REMOVE = np.minimum(_SLOT + (_SLOT >= _SLOT[:, None]), MAX_MAIN_BLOCKS - 1)
+
+
+def _add_block(x: _Rows) -> None:
+    at = _index(x.u[1], x.nb + 1)
+    x.s[x.r] = x.s[np.reshape(x.r, (-1, 1)), _AFTER_INSERT[at]]
+    x.s[x.r, at] = _random_blocks(x.u[4:8])
+    x.enc[x.r, _NB] += 1
+
+
+def _remove_block(x: _Rows) -> None:
+    x.s[x.r] = x.s[np.reshape(x.r, (-1, 1)), _AFTER_REMOVE[x.i]]
+    x.s[x.r, MAX_MAIN_BLOCKS - 1] = 0.0
+    x.enc[x.r, _NB] -= 1
+
+
+# the moves of each mutation kind, as DESIGN.md lists them
+_MOVES: dict[str, tuple[_Move, ...]] = {
+    "depth": (_stepped(_RB, MAX_RESIDUAL_BLOCKS), _swapped(_SWAP_BOTTLENECK), _add_block, _remove_block),
+    "width": (_stepped(_BR, MAX_BRANCHES), _changed_stem(_OC, OUT_CHANNEL0), _changed(_WD, _ALL_WIDEN)),
+    "other": (_swapped(_SWAP_RESIDUAL), _changed_stem(_K0, KERNEL0)),
+}
+
+
+def _applies(move: _Move, n_blocks: int) -> bool:
+    """Whether ``move`` can change a network of ``n_blocks`` main blocks (1-5)."""
+    return ((move is not _add_block or n_blocks < MAX_MAIN_BLOCKS)
+            and (move is not _remove_block or n_blocks > 1))
+
+
+def _applicable_moves(moves: tuple[_Move, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Per block count (row index), the indices of the ``moves`` that apply, padded, and how
+    many there are: a uniform pick is then two lookups for a whole batch."""
+    table = np.zeros((MAX_MAIN_BLOCKS + 1, len(moves)), dtype=np.int64)
+    count = np.zeros(MAX_MAIN_BLOCKS + 1, dtype=np.int64)
+    for n_blocks in range(MAX_MAIN_BLOCKS + 1):
+        ok = [m for m, move in enumerate(moves) if _applies(move, n_blocks)]
+        table[n_blocks, :len(ok)], count[n_blocks] = ok, len(ok)
+    return table, count
+
+
+_APPLICABLE = {kind: _applicable_moves(moves) for kind, moves in _MOVES.items()}
+_ONE_ROW = np.zeros(1, dtype=np.int64)
 
 
 def _mutate_once(enc: np.ndarray, kind: str, rows: np.ndarray, rng: np.random.Generator) -> None:
     """One mutation of ``kind`` on each of ``rows`` of ``enc`` (in place), chosen uniformly
-    among those that apply, as ``ResNetLikeSpace._mutate_once`` does for one architecture."""
+    among those that apply."""
     u = rng.random((len(rows), 8))
-    sub = enc[rows]
-    nb = sub[:, _NB].astype(np.int64)
-    slot = (u[:, 1] * nb).astype(np.int64)  # the main block an in-block move changes
-    s = slots(sub)
-    if kind == "depth":
-        can_add, can_remove = nb < MAX_MAIN_BLOCKS, nb > 1
-        c = (u[:, 0] * (2 + can_add + can_remove)).astype(np.int64)
-        move = np.where(c < 2, c, np.where(can_add & (c == 2), _ADD, _REMOVE))
+    sub = enc if len(rows) == len(enc) else enc[rows]  # all rows, in order: no gather, no scatter
+    one = len(sub) == 1  # a batch of one runs on scalars (see _index)
+    columns, v = (sub[0], u[0]) if one else (sub.T, u.T)
+    nb = columns[_NB].astype(np.int64)
+    slot = _index(v[1], nb)  # the main block an in-block move changes
+    table, count = _APPLICABLE[kind]
+    move = table[nb, _index(v[0], count[nb])]
+    s, moves = slots(sub), _MOVES[kind]
+    if one:
+        moves[move](_Rows(sub, s, 0, slot, v, nb))
     else:
-        move = (u[:, 0] * (3 if kind == "width" else 2)).astype(np.int64)
-
-    def pick(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        sel = np.flatnonzero(move == m)
-        return sel, slot[sel], u[sel]
-
-    if kind == "depth":
-        r, i, v = pick(_RESIDUAL_BLOCKS)
-        s[r, i, _RB] = _step(s[r, i, _RB], MAX_RESIDUAL_BLOCKS, v[:, 2])
-        r, i, v = pick(_BOTTLENECK)
-        s[r, i, _TYPE] = s[r, i][:, _SWAP_BOTTLENECK]
-        r, i, v = pick(_ADD)
-        at = (v[:, 1] * (nb[r] + 1)).astype(np.int64)[:, None, None]
-        old = s[r]
-        shifted = np.concatenate([old[:, :1], old[:, :-1]], axis=1)  # slot j takes j - 1
-        s[r] = np.where(_SLOT[:, None] < at, old,
-                        np.where(_SLOT[:, None] == at, _random_blocks(v[:, 4:8])[:, None, :], shifted))
-        sub[r, _NB] += 1
-        r, i, v = pick(_REMOVE)
-        old = s[r]
-        shifted = np.concatenate([old[:, 1:], np.zeros_like(old[:, :1])], axis=1)  # slot j takes j + 1
-        s[r] = np.where(_SLOT[:, None] < i[:, None, None], old, shifted)
-        sub[r, _NB] -= 1
-    elif kind == "width":
-        r, i, v = pick(_BRANCHES)
-        s[r, i, _BR] = _step(s[r, i, _BR], MAX_BRANCHES, v[:, 2])
-        r, i, v = pick(_OUT_CHANNEL0)
-        sub[r, _OC] = _other_value(sub[r, _OC], OUT_CHANNEL0, v[:, 2])
-        r, i, v = pick(_WIDEN)
-        s[r, i, _WD] = _other_value(s[r, i, _WD], _ALL_WIDEN, v[:, 2])
-    else:
-        r, i, v = pick(_RESIDUAL)
-        s[r, i, _TYPE] = s[r, i][:, _SWAP_RESIDUAL]
-        r, i, v = pick(_KERNEL0)
-        sub[r, _K0] = _other_value(sub[r, _K0], KERNEL0, v[:, 2])
-    enc[rows] = sub
+        for m, apply in enumerate(moves):
+            if len(r := np.flatnonzero(move == m)):
+                apply(_Rows(sub, s, r, slot[r], v[:, r], nb[r]))
+    if sub is not enc:
+        enc[rows] = sub
 
 
 def mutate(enc: np.ndarray, rng: np.random.Generator, kinds: tuple[tuple[str, float], ...],
@@ -145,8 +227,7 @@ def mutate(enc: np.ndarray, rng: np.random.Generator, kinds: tuple[tuple[str, fl
     parents = as_encodings(enc)
     probs = np.array([p for _, p in kinds])
     # Every move changes the architecture and no two kinds undo each other, so a child is
-    # unchanged exactly when no kind was drawn: redraw those rows' kinds up front (the
-    # object version redraws after the fact; the distribution is the same).
+    # unchanged exactly when no kind was drawn: redraw those rows' kinds.
     applied = rng.random((len(parents), len(kinds))) < probs
     for _ in range(max_tries):
         none = ~applied.any(axis=1)
@@ -156,27 +237,28 @@ def mutate(enc: np.ndarray, rng: np.random.Generator, kinds: tuple[tuple[str, fl
     else:
         raise ValueError(f"no mutation kind drawn in {max_tries} tries (probabilities {probs.tolist()})")
     child = parents.copy()
-    for k, (kind, _) in enumerate(kinds):
-        rows = np.flatnonzero(applied[:, k])
-        if len(rows):
-            _mutate_once(child, kind, rows, rng)
+    # the rows of each kind; for a batch of one, without a scan per kind
+    rows = [_ONE_ROW[:hit] for hit in applied[0].tolist()] if len(child) == 1 else map(np.flatnonzero, applied.T)
+    for (kind, _), r in zip(kinds, rows):
+        if len(r):
+            _mutate_once(child, kind, r, rng)
     return child
+
+
+_COLUMNS = [1, 1, 1] + [SLOT_WIDTH] * MAX_MAIN_BLOCKS  # of each coin of crossover
 
 
 def crossover(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Row-wise crossover of two parent arrays, as ``ResNetLikeSpace.crossover``: stem fields
-    and block count from either parent, main block i from either parent that has one."""
+    """Row-wise crossover of two parent arrays (``ResNetLikeSpace.crossover`` is this on one
+    row): stem fields and block count from either parent, main block i from either parent
+    that has one."""
     a, b = as_encodings(a), as_encodings(b)
-    coin = rng.random((len(a), 3 + MAX_MAIN_BLOCKS)) < 0.5
-    child = np.where(coin[:, :1], a, b)  # out_channel0 by the first coin; the rest is set below
-    child[:, _K0] = np.where(coin[:, 1], a[:, _K0], b[:, _K0])
-    child[:, _NB] = np.where(coin[:, 2], a[:, _NB], b[:, _NB])
-    has_a, has_b = _SLOT < a[:, _NB:_NB + 1], _SLOT < b[:, _NB:_NB + 1]
-    from_a = has_a & (~has_b | coin[:, 3:])
-    child_slots = np.where(from_a[..., None], slots(a), slots(b))
-    child_slots[_SLOT >= child[:, _NB:_NB + 1]] = 0.0
-    child[:, 3:] = child_slots.reshape(len(a), -1)
-    return child
+    coin = rng.random((len(a), 3 + MAX_MAIN_BLOCKS)) < 0.5  # out_channel0, kernel0, n_blocks, slots
+    n_a, n_b = a[:, _NB:_NB + 1], b[:, _NB:_NB + 1]
+    has_a, has_b = _SLOT < n_a, _SLOT < n_b
+    # past the child's block count, the slots of the parent that gave the count are empty
+    from_a = np.where(_SLOT < np.where(coin[:, 2:3], n_a, n_b), has_a & (~has_b | coin[:, 3:]), coin[:, 2:3])
+    return np.where(np.repeat(np.concatenate([coin[:, :3], from_a], axis=1), _COLUMNS, axis=1), a, b)
 
 
 # --- exact counts ---------------------------------------------------------------------------

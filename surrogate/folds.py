@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analognas.checks import check_int
+from analognas.checks import check_int, not_allowed
 
 from .metrics import kendall_tau
 
@@ -37,7 +37,7 @@ def grouped_folds(groups: Sequence[Hashable], cv: int, seed: int) -> list[tuple[
     n_groups = int(labels.max()) + 1 if len(labels) else 0
     check_int("cv", cv, 2)
     if n_groups < cv:
-        raise ValueError(f"cv={cv}: only {n_groups} distinct networks; at least {cv} are needed")
+        raise not_allowed("cv", cv, f"at most the number of distinct networks ({n_groups})")
     splitter = GroupKFold(n_splits=int(cv), shuffle=True, random_state=int(seed))
     return [(np.sort(train), np.sort(test)) for train, test in splitter.split(labels, groups=labels)]
 

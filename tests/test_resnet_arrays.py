@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search_spaces import ResNetLikeSpace, resnet20
+from search_spaces import MainBlock, ResNetArch, ResNetLikeSpace, resnet20
 from search_spaces.base import paused_gc
 
 SPACE = ResNetLikeSpace()
@@ -19,6 +19,15 @@ SPACE = ResNetLikeSpace()
 def _encoded(n: int, seed: int) -> tuple[list, np.ndarray]:
     archs = SPACE.sample_many(n, seed)
     return archs, SPACE.encode_many(archs)
+
+
+# every field at an end of its range, and the block counts where a depth move is missing
+EDGES = [
+    ResNetArch(64, 7, (MainBlock("A", 16, 12, 4), MainBlock("D", 1, 1, 1), MainBlock("B", 16, 1, 4),
+                       MainBlock("C", 1, 12, 1), MainBlock("A", 8, 6, 2))),
+    SPACE.smallest(),
+    resnet20(),
+]
 
 
 def test_decode_inverts_encode():
@@ -52,6 +61,43 @@ def test_mutate_encoded_changes_every_row_into_a_valid_architecture():
     assert np.array_equal(enc, SPACE.encode_many(archs))  # the input is left alone
 
 
+@pytest.mark.parametrize("probs", [(0.8, 0.8, 0.6), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0),
+                                   (0.05, 0.3, 0.01)])
+def test_mutate_is_mutate_encoded_on_a_batch_of_one(probs):
+    # one implementation: the object API decodes the vectorised mutation of its encoding
+    space = ResNetLikeSpace(*probs)
+    parents = SPACE.sample_many(200, 8) + EDGES
+
+    def encoded(parent, rng):
+        return space.decode_many(space.mutate_encoded(space.encode_many([parent]), rng))[0]
+
+    for seed, parent in enumerate(parents):
+        assert space.mutate(parent, seed) == encoded(parent, seed), (seed, parent)
+    # a shared generator advances alike through both
+    r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
+    for parent in parents:
+        assert space.mutate(parent, r1) == encoded(parent, r2)
+    assert r1.random() == r2.random()
+
+
+def test_capped_mutate_redraws_encoded_mutations_until_one_fits():
+    cap, rejected = 40_000, 0
+    for seed in range(100):
+        parent = SPACE.sample(seed, max_params=cap)
+        rng, enc = np.random.default_rng(seed), SPACE.encode_many([parent])
+        while SPACE.num_params(child := SPACE.decode_many(SPACE.mutate_encoded(enc, rng))[0]) >= cap:
+            rejected += 1
+        assert SPACE.mutate(parent, seed, max_params=cap) == child
+    assert rejected > 20  # the cap did turn children away
+
+
+def test_crossover_is_crossover_encoded_on_a_batch_of_one():
+    a_archs, b_archs = SPACE.sample_many(200, 9) + EDGES, EDGES + SPACE.sample_many(200, 10)
+    for seed, (a, b) in enumerate(zip(a_archs, b_archs)):
+        expected = SPACE.decode_many(SPACE.crossover_encoded(SPACE.encode_many([a]), SPACE.encode_many([b]), seed))
+        assert SPACE.crossover(a, b, seed) == expected[0]
+
+
 def _signature(parent, child) -> tuple:
     """What a mutation changed, coarsely: stem fields, block count, and per field how many
     main blocks differ."""
@@ -70,6 +116,7 @@ def _distance(a: list, b: list, parent) -> float:
 
 @pytest.mark.parametrize("probs", [(0.8, 0.8, 0.6), (1.0, 0.0, 0.0), (0.0, 0.3, 0.1)])
 def test_mutate_encoded_draws_like_mutate(probs):
+    # mutate runs a batch of one on numpy scalars, a batch runs on arrays: same distribution
     space = ResNetLikeSpace(*probs)
     rng = np.random.default_rng(0)
     n = 3000

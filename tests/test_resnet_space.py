@@ -278,6 +278,65 @@ def test_each_mutation_kind_changes_only_its_hyperparameters(probs, allowed) -> 
     assert seen == allowed
 
 
+def _move(parent: ResNetArch, child: ResNetArch) -> str:
+    """The one move that turned ``parent`` into ``child`` (a single mutation kind applied)."""
+    if len(child.blocks) != len(parent.blocks):
+        return "add_block" if len(child.blocks) > len(parent.blocks) else "remove_block"
+    (move,) = _changes(parent, child)
+    return move
+
+
+def _children(space: ResNetLikeSpace, parent: ResNetArch, n: int) -> list[ResNetArch]:
+    """``n`` mutations of ``parent``, drawn as the search draws them (one batch)."""
+    return space.decode_many(space.mutate_encoded(space.encode_many([parent] * n), 0))
+
+
+def _uniform(counts: collections.Counter, options: set, n: int) -> bool:
+    """Whether ``counts`` of ``n`` draws fall within 5 standard deviations of uniform on ``options``."""
+    expected = n / len(options)
+    return set(counts) == options and all(abs(counts[o] - expected) < 5 * expected**0.5 for o in options)
+
+
+THREE = arch_of(("A", 3, 2, 1), ("B", 3, 2, 2), ("C", 3, 2, 1), out_channel0=16)
+
+
+@pytest.mark.parametrize(
+    "probs, parent, moves",
+    [
+        ((1.0, 0.0, 0.0), THREE, {"residual_blocks", "bottleneck", "add_block", "remove_block"}),
+        ((1.0, 0.0, 0.0), arch_of(("A", 3, 2, 1)), {"residual_blocks", "bottleneck", "add_block"}),
+        ((1.0, 0.0, 0.0), arch_of(*[("B", 2, 2, 1)] * 5), {"residual_blocks", "bottleneck", "remove_block"}),
+        ((0.0, 1.0, 0.0), THREE, {"branches", "out_channel0", "widen"}),
+        ((0.0, 0.0, 1.0), THREE, {"residual", "kernel0"}),
+    ],
+)
+def test_a_mutation_kind_picks_uniformly_among_the_moves_that_apply(probs, parent, moves) -> None:
+    # DESIGN.md's semantics, checked against the definition rather than a second implementation
+    n = 6000
+    assert _uniform(collections.Counter(_move(parent, c) for c in _children(ResNetLikeSpace(*probs), parent, n)),
+                    moves, n)
+
+
+def test_mutated_values_are_uniform_among_those_allowed() -> None:
+    n = 12000
+    width = _children(ResNetLikeSpace(0.0, 1.0, 0.0), THREE, n)
+    stems = [c.out_channel0 for c in width if c.out_channel0 != THREE.out_channel0]
+    assert _uniform(collections.Counter(stems), {8, 12, 32, 48, 64}, len(stems))
+    changed = [next(i for i, (x, y) in enumerate(zip(THREE.blocks, c.blocks)) if x != y)
+               for c in width if c.out_channel0 == THREE.out_channel0]
+    assert _uniform(collections.Counter(changed), {0, 1, 2}, len(changed))  # which main block
+    depth = _children(ResNetLikeSpace(1.0, 0.0, 0.0), THREE, n)
+    steps = [sum(y.residual_blocks - x.residual_blocks for x, y in zip(THREE.blocks, c.blocks))
+             for c in depth if _move(THREE, c) == "residual_blocks"]
+    assert _uniform(collections.Counter(steps), {-1, 1}, len(steps))  # one more or one fewer
+    added = [c for c in depth if len(c.blocks) == 4]
+    at = [next((i for i, (x, y) in enumerate(zip(THREE.blocks, c.blocks)) if x != y), 3) for c in added]
+    assert _uniform(collections.Counter(at), {0, 1, 2, 3}, len(added))  # where the new main block goes
+    new = [c.blocks[i] for c, i in zip(added, at)]
+    assert _uniform(collections.Counter(b.block_type for b in new), {"A", "B", "C", "D"}, len(new))
+    assert _uniform(collections.Counter(b.widen for b in new), {1, 2, 3, 4}, len(new))
+
+
 def test_default_mutation_probabilities_are_the_papers() -> None:
     assert (SPACE.p_depth, SPACE.p_width, SPACE.p_other) == (0.8, 0.8, 0.6)
 

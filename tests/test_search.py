@@ -340,7 +340,7 @@ def test_progress_bar_names_the_objective_it_shows(capsys):
 def test_progress_bar_into_a_log_file_is_drawn_rarely_and_ends_with_the_final_state(capsys):
     """stderr is not a terminal under capsys, as in a piped log: thousands of generations used to
     write a redraw each; now at most one per progress_interval() seconds, plus the final one."""
-    from analognas.search import progress_interval
+    from analognas.progress import progress_interval
 
     assert progress_interval() == 10.0  # capsys' stderr is no terminal
     result = nb201_search(iterations=300, population_size=6, progress=True).run()
