@@ -36,12 +36,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from surrogate.folds import grouped_folds, network_groups
 from surrogate.hardware import HardwareDomainWarning, HardwareFeatures
 from surrogate.metrics import kendall_tau
 from surrogate.model import TARGETS, AnalogSurrogate, target_column
+
+from .progress import progress_bar
 
 from .sweep import ResultsTables
 
@@ -119,7 +120,7 @@ def benchmark_chip(tables: ResultsTables, cv: int = 5, seed: int = 0, params: Ma
 
     jobs = [("held-out hardware", s, train, test) for s in range(len(labels)) for train, test in folds]
     jobs += [("seen hardware", None, train, test) for train, test in folds]
-    for scheme, s, train, test in tqdm(jobs, disable=not progress, desc="bench chip"):
+    for scheme, s, train, test in progress_bar(jobs, disable=not progress, desc="bench chip"):
         if s is not None:
             train, test = train[sid[train] != s], test[sid[test] == s]
         if len(test):
