@@ -242,6 +242,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     space = get_space(args.space)
     _limits_from_domain(args, _shipped_domain(space.name))
+    _resolve_tile_size(args)
     shape, classes = tuple(args.input_shape), args.num_classes
     arch = sample_architectures(space, 1, args.seed, max_params=args.max_params, input_shape=shape,
                                 num_classes=classes)[0]
@@ -373,7 +374,9 @@ def _add_limits(p: argparse.ArgumentParser, cap_from_domain: bool, avm: bool = T
                             "predicted AVM is below it. It must be > 0: drift does not raise the "
                             "expected accuracy, and a prediction below 0 is the table's test noise")
         g.add_argument("--max-tiles", type=_positive_int, help="budget on crossbar tiles")
-    g.add_argument("--tile-size", type=_positive_int, default=512, help="crossbar size (default 512)")
+    g.add_argument("--tile-size", type=_positive_int, default=None,
+                   help="crossbar rows/columns the tiles are counted with (default: the tile_size of the "
+                        "hardware ranked for; AnalogHardware()'s otherwise)")
     g.add_argument("--input-shape", type=_parse_shape, default=None,
                    help="C,H,W of the task's images for parameter/tile counts (default: the surrogate's "
                         "table's, e.g. 1,28,28 for the shipped ResNet-like one; "
@@ -390,10 +393,21 @@ def _add_limits(p: argparse.ArgumentParser, cap_from_domain: bool, avm: bool = T
                    help="HERMES mode the costs are counted on (default one-phase)")
 
 
-def _constraints_from_args(args: argparse.Namespace):
+def _resolve_tile_size(args: argparse.Namespace, hardware: dict[str, Any] | None = None) -> None:
+    """Set an unset ``--tile-size`` to ``hardware``'s tile size, or AnalogHardware()'s."""
+    from analognas.hardware import AnalogHardware
+
+    if args.tile_size is None:
+        args.tile_size = (hardware or {}).get("tile_size") or AnalogHardware().tile_size
+
+
+def _constraints_from_args(args: argparse.Namespace, hardware: dict[str, Any] | None = None):
+    """The search limits; an unset ``--tile-size`` is ``hardware``'s (an ``AnalogHardware.to_dict()``)
+    tile size, or AnalogHardware()'s."""
     from analognas.cost import HERMES_MODES
     from analognas.search import Constraints
 
+    _resolve_tile_size(args, hardware)
     return Constraints(max_params=args.max_params, max_avm=args.max_avm, max_tiles=args.max_tiles,
                        tile_size=args.tile_size, input_shape=args.input_shape, num_classes=args.num_classes,
                        max_energy_j=args.max_energy_j, max_latency_s=args.max_latency_s, max_chips=args.max_chips,
@@ -420,7 +434,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     surrogate, path = _load_surrogate(args)
     space, domain = surrogate.space, surrogate.domain_
     scorer, hardware = _surrogate_for_hardware(args, surrogate, path)
-    constraints = _constraints_from_args(args)
+    constraints = _constraints_from_args(args, hardware["setting"])
     if domain is not None and domain.params_max is not None and args.max_params > domain.params_max + 1:
         print(f"note: --max-params {args.max_params:,} reaches beyond the surrogate's table (its largest "
               f"network has {domain.params_max:,} parameters): predictions up there are extrapolation",
@@ -513,6 +527,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.dataset is None:
         args.dataset = _dataset_of(searched) or DEFAULT_EVALUATE_DATASET
     hardware, training, evaluation = _configs_from_args(args)
+    ranked_for = _hardware_of(searched)
+    if ranked_for is not None and not _hardware_given(args):
+        from analognas.hardware import AnalogHardware
+
+        try:
+            hardware = AnalogHardware.from_dict(ranked_for)
+        except ValueError as e:
+            raise CLIError(f"{args.arch}: field 'hardware.setting': {e}") from None
+        default = AnalogHardware().to_dict()
+        changed = ", ".join(f"{k}={v!r}" for k, v in hardware.to_dict().items() if default.get(k) != v)
+        print(f"hardware: the setting {args.arch} was ranked for ({changed or 'AnalogHardware() defaults'}); "
+              "give --hardware or a hardware flag for another", file=sys.stderr)
     try:
         training.check_device()  # before any work
     except RuntimeError as e:
@@ -550,6 +576,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
               "not learned the task; train longer (--pretrain-epochs, --epochs), on more images "
               "(--n-train), or pick a smaller network", file=sys.stderr)
     return 0
+
+
+def _hardware_of(searched: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The hardware a searched architecture was ranked for (``AnalogHardware.to_dict()``, from its
+    result.json; None when it records none)."""
+    hardware = searched.get("hardware") if searched else None
+    setting = hardware.get("setting") if isinstance(hardware, dict) else None
+    return setting if isinstance(setting, dict) else None
 
 
 def _dataset_of(searched: dict[str, Any] | None) -> str | None:

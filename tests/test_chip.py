@@ -243,3 +243,32 @@ def test_bench_chip_scores_held_out_settings(sweep, tmp_path, capsys):
     assert summary[("seen hardware", "without hardware")]["within_network_acc_1d"] == 0.0
     assert {r["setting"] for r in report["networks"]} == {"adc_bits=4", "adc_bits=6", "adc_bits=8"}
     assert all(r["n"] == len(archs) for r in report["networks"])
+
+
+def test_search_counts_tiles_with_the_hardware_and_evaluate_reuses_it(sweep, tmp_path, capsys):
+    folder, space, archs, paths = sweep
+    sur = tmp_path / "sur"
+    assert main(["surrogate", "train", "--results", *map(str, paths), "--output", str(sur), "--cv", "0",
+                 "--trees", "20"]) == 0
+    common = ["search", "--surrogate", str(sur), "--time-budget", "1", "--population", "20", "--no-progress",
+              "--allow-unseen-hardware"]
+    chip = write_json(tmp_path / "chip.json", {"adc_bits": 6, "tile_size": 64})
+    assert main([*common, "--hardware", str(chip), "--output", str(tmp_path / "s")]) == 0
+    result = json.loads((tmp_path / "s" / "result.json").read_text())
+    # tiles are counted on the chip's 64-row tiles, not on a default the chip does not have
+    assert result["constraints"]["tile_size"] == 64
+    assert main([*common, "--hardware", str(chip), "--tile-size", "128", "--output", str(tmp_path / "t")]) == 0
+    assert json.loads((tmp_path / "t" / "result.json").read_text())["constraints"]["tile_size"] == 128
+    capsys.readouterr()
+
+    # evaluating the searched network trains it on the hardware it was ranked for
+    common = ["evaluate", str(tmp_path / "s" / "result.json"), "--pretrain-epochs", "0", "--epochs", "1",
+              "--n-train", "64", "--n-test", "32", "--n-reps", "1", "--batch-size", "32"]
+    assert main([*common, "--output", str(tmp_path / "e")]) == 0
+    report = json.loads((tmp_path / "e" / "evaluation.json").read_text())
+    assert report["dataset"] == "digits"
+    assert report["hardware"]["adc_bits"] == 6 and report["hardware"]["tile_size"] == 64
+    assert "the setting" in capsys.readouterr().err
+    assert main([*common, "--adc-bits", "8", "--output", str(tmp_path / "e8")]) == 0
+    report = json.loads((tmp_path / "e8" / "evaluation.json").read_text())
+    assert report["hardware"]["adc_bits"] == 8 and report["hardware"]["tile_size"] == 512
