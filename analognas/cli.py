@@ -884,7 +884,7 @@ def add_claim_command(bench: Any) -> None:
         "claim", help="searched network vs the standard ResNet of its size, several training seeds",
         description="For each parameter budget: search with the surrogate, take the deepest standard "
                     "ResNet within the budget, HWA-train and drift-evaluate both with every seed, and "
-                    "report acc_1d, acc_1d_std and AVM with 95%% intervals (resumable).")
+                    "report acc_1d, acc_1d_std and AVM with 95 % intervals (resumable).")
     p.add_argument("--quick", action="store_true", help="digits, 2 budgets, 2 seeds, 1+1 epochs (minutes)")
     p.add_argument("--like", metavar="TABLE.csv", help="the data and fidelity of this results table")
     p.add_argument("--budgets", type=_positive_int, nargs="+", help="parameter budgets (default 100000 300000)")
