@@ -100,18 +100,34 @@ def reference_resnet(space: Any, max_params: int, input_shape: tuple[int, int, i
     return max((n for n in nets if n[1].out_channel0 == width), key=lambda n: n[2])
 
 
+def default_budgets(params_max: int | None, step: int = 5_000) -> tuple[int, int]:
+    """Two parameter budgets inside a surrogate's table: its largest network rounded up to
+    ``step``, and half of that, so both searches answer where the surrogate has data
+    (``(100_000, 300_000)`` when the table's range is not recorded).
+
+    Example:
+        >>> default_budgets(48_574)
+        (25000, 50000)
+    """
+    if params_max is None:
+        return (100_000, 300_000)
+    top = step * math.ceil(params_max / step)
+    return (top // 2, top)
+
+
 @dataclasses.dataclass(frozen=True)
 class ClaimSettings:
     """What :func:`run_claim` measures, and how.
 
-    ``budgets``: parameter budgets; ``n_seeds``: training seeds per network; ``surrogate``:
+    ``budgets``: parameter budgets (None: :func:`default_budgets` of the surrogate's table,
+    set by :func:`run_claim`); ``n_seeds``: training seeds per network; ``surrogate``:
     folder of the surrogate the search uses (None: the shipped ResNet-like one);
     ``iterations`` / ``population_size``: of the evolutionary search; the rest: the data and
     the fidelity (use the results table's, so that the claim is tested where the surrogate
     was fitted).
     """
 
-    budgets: tuple[int, ...] = (100_000, 300_000)
+    budgets: tuple[int, ...] | None = None
     n_seeds: int = 5
     surrogate: str | None = None
     iterations: int = 100
@@ -127,9 +143,9 @@ class ClaimSettings:
 
     def __post_init__(self) -> None:
         # the settings go to JSON as they are, so numpy scalars stay refused
-        if not self.budgets:
-            raise not_allowed("budgets", self.budgets, "one or more positive integers")
-        for i, budget in enumerate(self.budgets):
+        if self.budgets is not None and not self.budgets:
+            raise not_allowed("budgets", self.budgets, "one or more positive integers, or None (from the surrogate)")
+        for i, budget in enumerate(self.budgets or ()):
             check_int(f"budgets[{i}]", budget, 1, numpy=False)
         check_int("n_seeds", self.n_seeds, 2, what="an integer >= 2 (an interval needs 2)", numpy=False)
 
@@ -155,7 +171,7 @@ class ClaimSettings:
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d.update(budgets=list(self.budgets), hardware=self.hardware.to_dict(), training=self.training.to_dict(),
+        d.update(budgets=None if self.budgets is None else list(self.budgets), hardware=self.hardware.to_dict(), training=self.training.to_dict(),
                  evaluation=self.evaluation.to_dict())
         return d
 
@@ -230,12 +246,18 @@ def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool
     rerunning with the same settings continues ``output/claim.csv``).
 
     Writes ``output/claim.json`` (settings, networks), ``claim.csv`` (one row per training
-    run), ``summary.csv``, ``verdict.csv`` and ``claim.png``.
+    run), ``summary.csv``, ``verdict.csv`` and ``claim.png``. Unset budgets are
+    :func:`default_budgets` of the surrogate's table.
     """
     from search_spaces import get_space
+    from surrogate.model import default_surrogate_path, domain_of
 
     from .data import load_dataset
 
+    surrogate_path = settings.surrogate or default_surrogate_path("resnet_like")
+    if settings.budgets is None:
+        domain = domain_of(surrogate_path)
+        settings = dataclasses.replace(settings, budgets=default_budgets(None if domain is None else domain.params_max))
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     space = get_space("resnet_like")
@@ -253,9 +275,7 @@ def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool
         if surrogate is None:
             from surrogate import AnalogSurrogate
 
-            from .cli import default_surrogate_path
-
-            surrogate = AnalogSurrogate.load(settings.surrogate or default_surrogate_path("resnet_like"), space=space)
+            surrogate = AnalogSurrogate.load(surrogate_path, space=space)
         found = _search(space, surrogate, budget, settings, data.input_shape, data.num_classes)
         name, ref, _ = reference_resnet(space, budget, data.input_shape, data.num_classes)
         meta["networks"][key] = {"found": found.best.to_dict(), "reference": ref.to_dict(), "reference_name": name,

@@ -887,7 +887,8 @@ def add_claim_command(bench: Any) -> None:
                     "report acc_1d, acc_1d_std and AVM with 95 % intervals (resumable).")
     p.add_argument("--quick", action="store_true", help="digits, 2 budgets, 2 seeds, 1+1 epochs (minutes)")
     p.add_argument("--like", metavar="TABLE.csv", help="the data and fidelity of this results table")
-    p.add_argument("--budgets", type=_positive_int, nargs="+", help="parameter budgets (default 100000 300000)")
+    p.add_argument("--budgets", type=_positive_int, nargs="+", help="parameter budgets (default: the surrogate's largest network rounded up to 5,000, and "
+                        "half of that)")
     p.add_argument("--seeds", type=_positive_int, help="training seeds per network (default 5)")
     p.add_argument("--surrogate", metavar="DIR", help="surrogate folder (default: the shipped ResNet-like one)")
     p.add_argument("--iterations", type=_positive_int, help="search generations (default 100)")

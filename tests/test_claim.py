@@ -65,3 +65,14 @@ def test_a_quick_claim_run_writes_its_outputs_and_resumes(tmp_path):
     pd.testing.assert_frame_equal(again.runs, result.runs)
     with pytest.raises(ValueError, match="other settings"):
         run_claim(dataclasses.replace(settings, n_seeds=3), tmp_path, progress=False)
+
+
+def test_default_budgets_lie_in_the_shipped_surrogates_table():
+    from analognas.claim import default_budgets
+    from surrogate.model import default_surrogate_path, domain_of
+
+    domain = domain_of(default_surrogate_path("resnet_like"))
+    low, high = default_budgets(domain.params_max)
+    # both searches answer where the surrogate has data (the old 100k / 300k lay far above it)
+    assert domain.params_min < low < domain.params_max <= high < domain.params_max + 5_000
+    assert ClaimSettings().budgets is None and default_budgets(None) == (100_000, 300_000)
