@@ -7,8 +7,8 @@
   the constraints reach Optuna as one aggregated violation (``Trial.set_constraint`` on
   Optuna >= 5, the sampler's ``constraints_func`` before).
 
-Both return a :class:`~analognas.search.SearchResult` and score every architecture at most
-once (they share :class:`~analognas.search.Archive` with the evolutionary search).
+Both return a :class:`~analognas.search_result.SearchResult` and score every architecture at most
+once (they share :class:`~analognas.archive.Archive` with the evolutionary search).
 
 Example:
     >>> result = RandomSearch(space, surrogate, Constraints(max_avm=1.0), n_samples=5000).run()  # doctest: +SKIP
@@ -27,16 +27,12 @@ from .progress import progress_bar
 
 from search_spaces.base import SearchSpace, Seed, as_rng
 
+from .archive import Archive
 from .checks import check_int
-from .search import (
-    Archive,
-    Constraints,
-    ObjectiveLike,
-    SearchResult,
-    SearchStrategy,
-    _Sampler,
-    _unique_samples,
-)
+from .problem import Constraints, ObjectiveLike
+from .sampling import Sampler, unique_samples
+from .search import SearchStrategy
+from .search_result import SearchResult
 
 Suggest = Callable[[Any, SearchSpace], Any]
 
@@ -72,7 +68,7 @@ class RandomSearch(SearchStrategy):
     def run(self) -> SearchResult:
         started, deadline, archive = self._start(self.batch_size)
         rng = as_rng(self.seed)
-        sampler = _Sampler(self.space, self.constraints.max_params)
+        sampler = Sampler(self.space, self.constraints.max_params)
         stop = ""
         with progress_bar(total=self.n_samples, disable=not self.progress, desc="random", leave=False) as bar:
             while len(archive) < self.n_samples:
@@ -80,7 +76,7 @@ class RandomSearch(SearchStrategy):
                     stop = f"time budget of {self.time_budget_s} s reached"
                     break
                 want = min(self.batch_size, self.n_samples - len(archive))
-                batch = _unique_samples(sampler, rng, want, archive.index, deadline)
+                batch = unique_samples(sampler, rng, want, archive.index, deadline)
                 if not batch:
                     stop = "no unscored architecture left to sample (search space exhausted)"
                     break

@@ -36,18 +36,11 @@ from .progress import progress_bar
 
 from search_spaces.base import SearchSpace, Seed, as_rng
 
+from .archive import Archive
 from .checks import check_int, check_number
-from .search import (
-    PREDICTED,
-    Archive,
-    Constraints,
-    EvolutionarySearch,
-    ObjectiveLike,
-    _robust_scale,
-    _Sampler,
-    _unique_samples,
-    spread_out,
-)
+from .problem import PREDICTED, Constraints, ObjectiveLike, robust_scale
+from .sampling import Sampler, spread_out, unique_samples
+from .search import EvolutionarySearch
 
 Oracle = Callable[[Sequence[Any]], pd.DataFrame]
 SurrogateFactory = Callable[[SearchSpace, int], Any]
@@ -310,9 +303,9 @@ class SurrogateAssistedSearch:
 
     def _initial(self, rng: np.random.Generator, n: int | None = None, state: _LoopState | None = None) -> list[Any]:
         n = self.n_initial if n is None else n
-        sampler = _Sampler(self.space, self.constraints.max_params)
+        sampler = Sampler(self.space, self.constraints.max_params)
         taken = state.archs if state is not None else []
-        pool = _unique_samples(sampler, rng, 10 * n, set(taken), math.inf)
+        pool = unique_samples(sampler, rng, 10 * n, set(taken), math.inf)
         return spread_out(self.space, pool, n, rng, fixed=taken)
 
     def _evaluate(self, state: _LoopState, picks: list[Any], predicted: pd.DataFrame | None,
@@ -478,7 +471,7 @@ class SurrogateAssistedSearch:
                 scale = 1.4826 * float(np.median(np.abs(resid - bias)))
             else:
                 values = queried[true].to_numpy(dtype=float)
-                bias, scale = 0.0, 0.5 * _robust_scale(values[np.isfinite(values)])
+                bias, scale = 0.0, 0.5 * robust_scale(values[np.isfinite(values)])
             out[true] = (bias, max(scale, 1e-6))
         return out
 

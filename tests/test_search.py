@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import time
 
 import numpy as np
@@ -348,3 +350,26 @@ def test_progress_bar_into_a_log_file_is_drawn_rarely_and_ends_with_the_final_st
     redraws = err.count("\r") + err.count("\n")
     assert result.n_scored > 100 and redraws <= 6, (redraws, err[-300:])
     assert f"scored={result.n_scored}" in err.replace(" ", "")  # the last state is drawn
+
+
+# --- issue 17: search.py split along its seams ---------------------------------------------------
+#: the public names of analognas.search before it was split into problem, search_result, archive,
+#: sampling and search
+OLD_SEARCH_NAMES = ("PREDICTED", "DEFAULT_ITERATIONS", "Constraints", "ObjectiveLike", "Objective", "SearchResult",
+                    "pareto_front", "Archive", "EncodedArchive", "spread_out", "SearchStrategy", "EvolutionarySearch")
+SEARCH_MODULES = ("problem", "search_result", "archive", "sampling", "search")
+
+
+def test_every_old_name_of_the_search_module_still_imports_from_it_and_has_one_home():
+    search = importlib.import_module("analognas.search")
+    assert sorted(search.__all__) == sorted(OLD_SEARCH_NAMES)
+    homes = {name: module for module in SEARCH_MODULES
+             for name in importlib.import_module(f"analognas.{module}").__all__}
+    for name in OLD_SEARCH_NAMES:
+        assert getattr(search, name) is getattr(importlib.import_module(f"analognas.{homes[name]}"), name), name
+
+
+@pytest.mark.parametrize("module", SEARCH_MODULES)
+def test_the_examples_of_the_search_modules_hold(module):
+    result = doctest.testmod(importlib.import_module(f"analognas.{module}"))
+    assert result.attempted > 0 and result.failed == 0
