@@ -571,7 +571,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           f"{result.wall_time_s:.1f} s (wrote {path})")
     for cost in report["cost"].values():
         print(f"  {_cost_line(cost)}")
-    if near_chance:
+    if near_chance and result.digital_acc is not None and result.digital_acc >= 3 * chance:
+        print(f"warning: acc_1d {result.acc_1d:.1f} % is near chance ({chance:.0f} %) although the digital "
+              f"network reached {result.digital_acc:.1f} %: it collapses on the analog hardware (noise through a "
+              "deep stack, or its ranges); a shallower or residual network, more analog epochs (--epochs) or "
+              "less noisy hardware may hold it", file=sys.stderr)
+    elif near_chance:
         print(f"warning: acc_1d {result.acc_1d:.1f} % is near chance ({chance:.0f} %): the network has "
               "not learned the task; train longer (--pretrain-epochs, --epochs), on more images "
               "(--n-train), or pick a smaller network", file=sys.stderr)

@@ -319,6 +319,19 @@ def test_evaluate_checks_output_and_device_before_training(tmp_path, capsys):
         assert len(err.splitlines()) == 1 and "--device cuda" in err and "CUDA is not available" in err
 
 
+def test_evaluate_tells_an_analog_collapse_from_a_network_that_did_not_learn(tmp_path, capsys):
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps({"ops": [3, 1, 0, 1, 0, 3]}))
+    # the digital network learns digits; output noise 50x its range drowns it on the analog tiles
+    assert main(["evaluate", str(arch), "--space", "nb201", "--pretrain-epochs", "4", "--epochs", "1",
+                 "--n-train", "300", "--n-test", "100", "--n-reps", "1", "--out-noise", "50",
+                 "--output", str(tmp_path / "o")]) == 0
+    report = json.loads((tmp_path / "o" / "evaluation.json").read_text())
+    assert report["digital_acc"] >= 30 and report["near_chance"]
+    err = capsys.readouterr().err
+    assert "collapses on the analog hardware" in err and "has not learned" not in err
+
+
 def test_evaluate_without_pretraining_reports_and_warns_near_chance(tmp_path, capsys):
     arch = tmp_path / "arch.json"
     arch.write_text(json.dumps({"ops": [3, 1, 0, 1, 0, 3]}))
