@@ -242,15 +242,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     space = get_space(args.space)
     _limits_from_domain(args, _shipped_domain(space.name))
-    _resolve_tile_size(args)
+    tile_size = _tile_size(args)
     shape, classes = tuple(args.input_shape), args.num_classes
     arch = sample_architectures(space, 1, args.seed, max_params=args.max_params, input_shape=shape,
                                 num_classes=classes)[0]
     print(json.dumps(arch.to_dict(), indent=2))
     # the size on stderr keeps stdout a plain architecture file (analognas sample > arch.json)
     print(f"{space.num_params(arch, shape, classes):,} parameters, "
-          f"{space.num_tiles(arch, args.tile_size, shape, classes)} crossbar tiles ({args.tile_size}x"
-          f"{args.tile_size}) for {shape_text(shape)} inputs and {classes} classes "
+          f"{space.num_tiles(arch, tile_size, shape, classes)} crossbar tiles ({tile_size}x"
+          f"{tile_size}) for {shape_text(shape)} inputs and {classes} classes "
           f"(cap: below {args.max_params:,} parameters)", file=sys.stderr)
     return 0
 
@@ -393,12 +393,13 @@ def _add_limits(p: argparse.ArgumentParser, cap_from_domain: bool, avm: bool = T
                    help="HERMES mode the costs are counted on (default one-phase)")
 
 
-def _resolve_tile_size(args: argparse.Namespace, hardware: dict[str, Any] | None = None) -> None:
-    """Set an unset ``--tile-size`` to ``hardware``'s tile size, or AnalogHardware()'s."""
+def _tile_size(args: argparse.Namespace, hardware: dict[str, Any] | None = None) -> int:
+    """``--tile-size``, or when unset ``hardware``'s tile size, or AnalogHardware()'s."""
     from analognas.hardware import AnalogHardware
 
-    if args.tile_size is None:
-        args.tile_size = (hardware or {}).get("tile_size") or AnalogHardware().tile_size
+    if args.tile_size is not None:
+        return args.tile_size
+    return (hardware or {}).get("tile_size") or AnalogHardware().tile_size
 
 
 def _constraints_from_args(args: argparse.Namespace, hardware: dict[str, Any] | None = None):
@@ -407,9 +408,9 @@ def _constraints_from_args(args: argparse.Namespace, hardware: dict[str, Any] | 
     from analognas.cost import HERMES_MODES
     from analognas.search import Constraints
 
-    _resolve_tile_size(args, hardware)
     return Constraints(max_params=args.max_params, max_avm=args.max_avm, max_tiles=args.max_tiles,
-                       tile_size=args.tile_size, input_shape=args.input_shape, num_classes=args.num_classes,
+                       tile_size=_tile_size(args, hardware), input_shape=args.input_shape,
+                       num_classes=args.num_classes,
                        max_energy_j=args.max_energy_j, max_latency_s=args.max_latency_s, max_chips=args.max_chips,
                        chip=HERMES_MODES[args.chip])
 
@@ -495,7 +496,7 @@ def cmd_search(args: argparse.Namespace) -> int:
           f"acc_1d_std {pred['acc_1d_std']:.3f}, AVM {pred['avm']:.3f} points")
     print(f"  objective {objective.name} = {pred['objective']:.4g} ({objective.formula})")
     print(f"  parameters {summary['params']:,}, crossbar tiles {summary['tiles']} "
-          f"({args.tile_size}x{args.tile_size}), for {shape_text(constraints.input_shape)} inputs "
+          f"({constraints.tile_size}x{constraints.tile_size}), for {shape_text(constraints.input_shape)} inputs "
           f"and {constraints.num_classes} classes")
     print(f"  surrogate {path}: " + ("no domain recorded" if domain is None else
                                      f"fitted on {domain.describe()}; {domain.describe_quality()}"))

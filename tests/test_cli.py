@@ -259,11 +259,12 @@ def test_interrupted_search_saves_the_history_and_best_so_far(tmp_path):
                              "--output", str(tmp_path)], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
                             env=env)
     seen = b""
-    while b"evolution" not in seen:  # the progress bar: the search has started
+    # the bar's postfix appears once the first population is scored (a fixed sleep is too
+    # short on a loaded machine)
+    while b"scored=" not in seen:
         chunk = os.read(proc.stderr.fileno(), 4096)
         assert chunk, seen.decode()
         seen += chunk
-    time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err.decode()
