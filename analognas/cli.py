@@ -641,8 +641,12 @@ def cmd_surrogate_train(args: argparse.Namespace) -> int:
     from surrogate.model import MODEL_FILES
 
     space = get_space(args.space)
-    tables = read_tables(args.results, space)
+    tables = read_tables(args.results, space).averaged()
     results = ", ".join(tables.paths)
+    repeated = int((tables.frame["runs"] > 1).sum())
+    if repeated:
+        print(f"{repeated} networks measured in more than one run on the same hardware: the surrogate fits, "
+              "and is scored on, the mean of their runs")
     if len(tables.frame) < 10:
         raise CLIError(f"--results {results}: {len(tables.frame)} successful rows; at least 10 are needed")
     table, archs, hardware = tables.frame, tables.archs, tables.row_hardware
@@ -657,7 +661,7 @@ def cmd_surrogate_train(args: argparse.Namespace) -> int:
         # before fitting: what the saved model's setting achieves on networks it has not seen
         taus = model.cross_validate(archs, table, cv=args.cv, seed=args.seed, hardware=hardware)
         baseline = plain_xgboost_taus(space, archs, table, cv=args.cv, seed=args.seed)
-        several = len(tables.paths) > 1
+        several = len({json.dumps(h, sort_keys=True, default=str) for h in tables.hardware}) > 1
         print(f"{args.cv}-fold cross-validated Kendall tau (identical networks share a fold"
               + ("; over the rows of all tables, so it also scores the order across hardware):" if several else "):"))
         print(f"  {'':32s}" + "".join(f"{t:>12s}" for t in taus))
@@ -849,7 +853,8 @@ def cmd_dataset_retest(args: argparse.Namespace) -> int:
                     device=args.device, num_threads=args.num_threads, progress=not args.no_progress,
                     executor=_executor(args))
     print(f"{result.path}: {len(result.table)} networks of {args.results} measured again (seed {args.seed})")
-    print("test-retest reliability, ICC(1,1) = share of variance between networks:")
+    print("test-retest reliability, ICC(1,1) = share of variance between networks in one run; "
+          "icc_mean = ICC(1,2), that of the mean of both runs:")
     print(result.reliability.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
 

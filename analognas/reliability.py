@@ -77,8 +77,25 @@ def icc_1_1(x: Any) -> float:
     return float((msb - msw) / (msb + (k - 1) * msw))
 
 
-def icc_interval(x: Any, level: float = 0.95) -> tuple[float, float]:
-    """Shrout & Fleiss's (1979) F-based confidence interval of ICC(1,1).
+def icc_1_k(x: Any) -> float:
+    """ICC(1,k): the reliability of the MEAN of the k measurements of each network,
+    ``(MSB - MSW) / MSB`` (Shrout & Fleiss 1979, case 1-k; the Spearman-Brown step-up of
+    ICC(1,1) to k measurements). It is what a table that averages k runs per network holds.
+
+    Example:
+        >>> round(icc_1_k([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]), 2)
+        0.44
+    """
+    x = _check_matrix(x)
+    msb, msw = _mean_squares(x)
+    if msb == 0:
+        return float("nan")
+    return float((msb - msw) / msb)
+
+
+def icc_interval(x: Any, level: float = 0.95, average: bool = False) -> tuple[float, float]:
+    """Shrout & Fleiss's (1979) F-based confidence interval of ICC(1,1), or with ``average``
+    of ICC(1,k).
 
     Example:
         >>> low, high = icc_interval([[1.0, 1.1], [2.0, 2.1], [3.0, 2.9], [4.0, 4.2]])
@@ -94,12 +111,15 @@ def icc_interval(x: Any, level: float = 0.95) -> tuple[float, float]:
     q = 1 - (1 - level) / 2
     fl = f / stats.f.ppf(q, n - 1, n * (k - 1))
     fu = f * stats.f.ppf(q, n * (k - 1), n - 1)
+    if average:  # no spread between networks at all (f = 0): the interval's end is -inf
+        return tuple(float(1 - 1 / v) if v > 0 else float("-inf") for v in (fl, fu))  # type: ignore[return-value]
     return (float((fl - 1) / (fl + k - 1)), float((fu - 1) / (fu + k - 1)))
 
 
 def reliability(first: pd.DataFrame, second: pd.DataFrame, metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
-    """Per metric: networks measured twice (n), ICC(1,1) with its 95 % interval, Pearson's r,
-    and the between-network and noise standard deviations (from the mean squares).
+    """Per metric: networks measured twice (n), ICC(1,1) with its 95 % interval, ICC(1,2) (the
+    reliability of the mean of the two runs, ``icc_mean``) with its interval, Pearson's r, and
+    the between-network and noise standard deviations (from the mean squares).
 
     ``first`` and ``second`` are results tables (``read_results``) whose rows are paired by
     ``index``; a pair whose networks differ raises ValueError, and failed measurements drop out.
@@ -122,11 +142,14 @@ def reliability(first: pd.DataFrame, second: pd.DataFrame, metrics: tuple[str, .
             msb, msw = _mean_squares(x)
             row["icc"] = icc_1_1(x)
             row["icc_low"], row["icc_high"] = icc_interval(x)
+            row["icc_mean"] = icc_1_k(x)
+            row["icc_mean_low"], row["icc_mean_high"] = icc_interval(x, average=True)
             row["pearson"] = float(np.corrcoef(x[:, 0], x[:, 1])[0, 1]) if x.std(axis=0).min() > 0 else float("nan")
             row["sd_between"] = float(np.sqrt(max(msb - msw, 0.0) / 2))
             row["sd_noise"] = float(np.sqrt(msw))
         out.append(row)
-    return pd.DataFrame(out, columns=["metric", "n", "icc", "icc_low", "icc_high", "pearson", "sd_between", "sd_noise"])
+    return pd.DataFrame(out, columns=["metric", "n", "icc", "icc_low", "icc_high", "icc_mean", "icc_mean_low",
+                                      "icc_mean_high", "pearson", "sd_between", "sd_noise"])
 
 
 @dataclasses.dataclass

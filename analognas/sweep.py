@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,19 @@ from .dataset import provenance_path, read_results, settings_differences
 from .hardware import hardware_dict_with_defaults
 from .io import read_json
 
-__all__ = ["SHARED_SETTINGS", "ResultsTables", "read_tables"]
+__all__ = ["SHARED_SETTINGS", "ResultsTables", "measured_columns", "read_tables"]
 
 #: provenance sections the tables of one sweep must share (seed, sampling and max_params
 #: only pick networks, and hardware is what a sweep varies)
 SHARED_SETTINGS = ("space", "dataset", "training", "evaluation")
+
+
+
+def measured_columns(frame: pd.DataFrame) -> list[str]:
+    """A results table's measured columns: the accuracies and spreads (``acc_*``), ``avm``,
+    ``digital_acc`` and ``wall_time_s``."""
+    return [c for c in frame.columns
+            if c.startswith("acc_") or c in ("avm", "digital_acc", "wall_time_s")]
 
 
 @dataclasses.dataclass
@@ -62,6 +71,37 @@ class ResultsTables:
             return None
         by_table = dict(zip(self.paths, self.hardware))
         return [by_table[t] for t in self.frame["table"]]
+
+    def averaged(self) -> "ResultsTables":
+        """One row per network and hardware setting: repeated runs (tables on the same hardware
+        that measure a network again, e.g. a table and its ``dataset retest`` side table with
+        another training seed) become the mean of their metrics, with ``runs`` counting them.
+
+        A network's mean over runs is what a surrogate should rank: its spread between
+        training seeds is noise of the measurement, not a property of the network.
+
+        Example:
+            >>> t = read_tables(["t.csv", "t.retest-seed1.csv"]).averaged()     # doctest: +SKIP
+            >>> t.frame["runs"].max()                                            # doctest: +SKIP
+            2
+        """
+        from surrogate.folds import network_groups
+
+        frame = self.frame.reset_index(drop=True)
+        if frame.empty:
+            return dataclasses.replace(self, frame=frame.assign(runs=pd.Series(dtype=int)))
+        setting = {path: json.dumps(h, sort_keys=True, default=str) for path, h in zip(self.paths, self.hardware)}
+        # a run stands for its setting's first table, so row_hardware still maps each row
+        first_table = {key: path for path, key in reversed(list(setting.items()))}
+        keys = pd.Series([f"{first_table[setting[t]]}\n{g!r}"
+                          for t, g in zip(frame["table"], network_groups(self.space, list(frame["arch"])))])
+        metrics = measured_columns(frame)
+        first = (~keys.duplicated()).to_numpy()
+        out = frame[first].reset_index(drop=True)
+        out[metrics] = frame[metrics].groupby(keys, sort=False).mean().loc[keys[first]].to_numpy()
+        out["runs"] = keys.value_counts().loc[keys[first]].to_numpy()
+        out["table"] = [first_table[setting[t]] for t in out["table"]]
+        return dataclasses.replace(self, frame=out)
 
 
 def _settings(path: str) -> dict[str, Any] | None:

@@ -192,6 +192,25 @@ def test_read_tables_refuses_tables_that_differ_in_more_than_hardware(sweep, tmp
         read_tables([paths[0], wrong])
 
 
+def test_repeated_runs_on_one_hardware_are_averaged(sweep, tmp_path, capsys):
+    folder, space, archs, paths = sweep
+    first = read_tables([paths[1]]).frame
+    # a second run of the first 10 networks on the same hardware: each acc_1d 3 points higher
+    rerun = write_table(tmp_path / "adc6.retest-seed1.csv", space, archs[:10], first["acc_1d"][:10] + 3.0,
+                        AnalogHardware(adc_bits=6))
+    both = read_tables([paths[1], rerun]).averaged()
+    assert len(both.frame) == len(archs) and list(both.frame["runs"]) == [2] * 10 + [1] * (len(archs) - 10)
+    assert np.allclose(both.frame["acc_1d"], first["acc_1d"] + np.where(np.arange(len(archs)) < 10, 1.5, 0.0))
+    assert both.row_hardware == [both.hardware[0]] * len(archs)
+    # another setting stays its own row
+    assert len(read_tables([paths[0], paths[1], rerun]).averaged().frame) == 2 * len(archs)
+    assert main(["surrogate", "train", "--results", str(paths[1]), str(rerun), "--output", str(tmp_path / "s"),
+                 "--cv", "3", "--trees", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "10 networks measured in more than one run on the same hardware" in out
+    assert "across hardware" not in out  # one setting: the taus do not score an order across settings
+
+
 def test_search_ranks_for_the_hardware_given(sweep, tmp_path, capsys):
     folder, space, archs, paths = sweep
     sur = tmp_path / "sur"

@@ -11,7 +11,8 @@ import pytest
 from _build_script import DATA, EVALUATION, SPACE, TRAINING
 from analognas.dataset import build_dataset, provenance_path, read_results
 from analognas.provenance import check_provenance
-from analognas.reliability import icc_1_1, icc_interval, reliability, retest
+from analognas.reliability import icc_1_1, icc_1_k, icc_interval, reliability, retest
+from analognas.sweep import read_tables
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges; their ICC(1,1) is .17
 SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]])
@@ -21,6 +22,18 @@ def test_icc_matches_shrout_and_fleiss():
     assert round(icc_1_1(SHROUT_FLEISS), 2) == 0.17
     low, high = icc_interval(SHROUT_FLEISS)
     assert low < 0.17 < high and -1 < low < 0 < high < 1
+
+
+def test_icc_of_the_mean_matches_shrout_and_fleiss_and_spearman_brown():
+    assert round(icc_1_k(SHROUT_FLEISS), 2) == 0.44  # their Table 2: ICC(1,4) = .44
+    low, high = icc_interval(SHROUT_FLEISS, average=True)
+    assert low < icc_1_k(SHROUT_FLEISS) < high < 1
+    # the mean of k runs: the Spearman-Brown step-up of one run's reliability
+    r, k = icc_1_1(SHROUT_FLEISS), SHROUT_FLEISS.shape[1]
+    assert icc_1_k(SHROUT_FLEISS) == pytest.approx(k * r / (1 + (k - 1) * r))
+    # between-network sd 1, noise sd 1: one run 0.5, the mean of two runs 1 / 1.5 = 0.667
+    x = _two_measurements(2000, 1.0, 1.0, 0)
+    assert icc_1_1(x) == pytest.approx(0.5, abs=0.04) and icc_1_k(x) == pytest.approx(2 / 3, abs=0.04)
 
 
 def _two_measurements(n, signal_sd, noise_sd, seed):
@@ -79,3 +92,10 @@ def test_retest_re_evaluates_table_networks_with_another_seed(tmp_path):
     assert check_provenance(result.path).consistent
     retest(path, n=2, seed=1, space=SPACE, progress=False)  # resumed: nothing left to do
     assert len(read_results(result.path, SPACE)) == 2
+    # the table and its retest as repeated runs: one row per network, the mean of its runs
+    both = read_tables([path, result.path], SPACE).averaged().frame.set_index("index")
+    assert len(both) == len(table) and sorted(both["runs"]) == [1, 2, 2]
+    for i, row in both.iterrows():
+        runs = [t.set_index("index")["avm"].get(i) for t in (table, again)]
+        assert row["avm"] == pytest.approx(np.nanmean([v for v in runs if v is not None]))
+    assert (both["table"] == str(path)).all()  # the retest stands for the table's hardware
