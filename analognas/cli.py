@@ -73,6 +73,11 @@ _non_negative_int = _number(int, 0, True, "zero or a positive integer")
 _positive_float = _number(float, 0.0, False, "a positive number")
 
 
+def _count_or_all(text: str) -> int | None:
+    """A positive integer, or ``all`` (None)."""
+    return None if text == "all" else _positive_int(text)
+
+
 def _max_avm(text: str) -> float:
     value = _number(float, -math.inf, True, "")(text)
     if not value > 0 or not math.isfinite(value):
@@ -924,7 +929,9 @@ def add_table_commands(sub: Any, dataset: Any) -> None:
                     "--seed and the table's own settings, into a side table (resumable), and print per "
                     "metric the ICC(1,1): the share of the variance that lies between networks.")
     p.add_argument("--results", required=True, metavar="TABLE.csv", help="results table")
-    p.add_argument("--n", type=_positive_int, default=12, help="networks to measure again (default 12)")
+    p.add_argument("--n", type=_count_or_all, default=12,
+                   help="networks to measure again, or 'all': every successful row, so that the table and its "
+                        "side table become two runs of each network (default 12)")
     p.add_argument("--seed", type=_non_negative_int, default=1, help="retest seed, not the table's (default 1)")
     p.add_argument("--output", metavar="SIDE.csv", help="side table (default TABLE.retest-seedSEED.csv)")
     p.add_argument("--data-root", help="folder holding the dataset files")

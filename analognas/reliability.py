@@ -167,14 +167,15 @@ def retest_path(results: str | os.PathLike, seed: int) -> Path:
     return p.with_name(f"{p.stem}.retest-seed{seed}.csv")
 
 
-def retest(results: str | os.PathLike, n: int = 12, seed: int = 1, output: str | os.PathLike | None = None,
+def retest(results: str | os.PathLike, n: int | None = 12, seed: int = 1, output: str | os.PathLike | None = None,
            space: Any = None, data_root: str | os.PathLike | None = None, device: str | None = None,
            num_threads: int | None = None, progress: bool = True, executor: Any = None) -> RetestResult:
     """Train and evaluate ``n`` of the table's networks again, with evaluation seeds from
     ``seed``, into a side table (resumable), and report their test-retest reliability.
 
     The networks are the first ``n`` of a ``seed``-shuffled order of the table's successful
-    rows (a larger ``n`` extends a smaller one). Everything else (dataset, subset sizes,
+    rows (a larger ``n`` extends a smaller one); ``n=None``: all of them, so that the table and
+    the side table hold two runs of every network (``ResultsTables.averaged`` reads them as one). Everything else (dataset, subset sizes,
     hardware, training, evaluation) is the table's, read from its provenance; ``device`` and
     ``num_threads`` only change the speed. Side-table rows keep their network's index.
     ``executor`` (e.g. :class:`analognas.distributed.DaskExecutor`) runs the evaluations in
@@ -210,6 +211,7 @@ def retest(results: str | os.PathLike, n: int = 12, seed: int = 1, output: str |
     if repeated:
         raise ValueError(f"{results}: indices {repeated[:8]} appear more than once, so a retest row could not be "
                          f"paired with its network; 'analognas dataset check {results}' reports it")
+    n = len(table) if n is None else n
     if n > len(table):
         raise ValueError(f"n={n} is not allowed; allowed: at most the table's {len(table)} successful rows")
     order = np.random.default_rng(seed).permutation(len(table))[:n]

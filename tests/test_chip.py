@@ -147,9 +147,8 @@ def test_categorical_and_boolean_fields_are_encoded_explicitly():
                                   "allowed: one of the fitted values ['pcm', 'hermes']")
 
 
-@pytest.mark.parametrize("space_name", ["nb201", "resnet_like"])
-def test_shipped_surrogates_without_hardware_still_load_and_predict(space_name):
-    model = AnalogSurrogate.load(default_surrogate_path(space_name))
+def test_a_surrogate_without_hardware_still_loads_and_predicts():
+    model = AnalogSurrogate.load(default_surrogate_path("nb201"))  # fitted before hardware was recorded
     assert model.hardware_features_ is None and model.domain_.hardware is None
     assert not any(n.startswith("hw_") for n in model.feature_names_)
     archs = model.space.sample_many(4, rng=1)
@@ -157,6 +156,18 @@ def test_shipped_surrogates_without_hardware_still_load_and_predict(space_name):
     with pytest.warns(HardwareDomainWarning, match="records no hardware settings"):
         bound = model.for_hardware(AnalogHardware())
     assert np.allclose(bound.predict(archs), model.predict(archs))
+
+
+def test_the_shipped_resnet_surrogate_records_its_tables_one_hardware_setting():
+    model = AnalogSurrogate.load(default_surrogate_path("resnet_like"))
+    assert len(model.domain_.hardware) == 1 and not any(n.startswith("hw_") for n in model.feature_names_)
+    archs = model.space.sample_many(4, rng=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the table's own hardware: no warning
+        bound = model.for_hardware(AnalogHardware.from_dict(model.domain_.hardware[0]))
+    assert np.allclose(bound.predict(archs), model.predict(archs))
+    with pytest.raises(ValueError, match="adc_bits=4 is not allowed for this surrogate; allowed: 8, the only"):
+        model.for_hardware(AnalogHardware(adc_bits=4))  # a setting it never saw changed
 
 
 @pytest.fixture(scope="module")

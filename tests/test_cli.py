@@ -6,11 +6,21 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from analognas.cli import default_surrogate_path, main
 from search_spaces import NB201Space
+from surrogate.domain import shape_text
+from surrogate.model import domain_of
+
+SHIPPED_RESNET = default_surrogate_path("resnet_like")
+SHIPPED_NB201 = default_surrogate_path("nb201")
+SHIPPED_DOMAIN = domain_of(SHIPPED_RESNET)
+SHAPE = shape_text(SHIPPED_DOMAIN.input_shape)  # the shipped table's inputs, e.g. 1x14x14
+# the table the shipped surrogate was fitted on (its metadata names it, first of its tables)
+SHIPPED_TABLE = Path(__file__).parents[1] / SHIPPED_DOMAIN.table.split(", ")[0]
 
 
 def run_cli(*args, timeout=600):
@@ -36,7 +46,7 @@ def test_search_on_shipped_surrogate_writes_result(tmp_path, space):
 def test_surrogate_train_reports_cross_validation_and_saves_a_loadable_model(tmp_path):
     from surrogate import AnalogSurrogate
 
-    results = default_surrogate_path("resnet_like").parent / "results.csv"  # the shipped table
+    results = SHIPPED_TABLE
     proc = run_cli("surrogate", "train", "--space", "resnet_like", "--results", str(results),
                    "--output", str(tmp_path / "sur"), "--cv", "3", "--trees", "25")
     assert proc.returncode == 0, proc.stderr
@@ -50,8 +60,10 @@ def test_surrogate_train_reports_cross_validation_and_saves_a_loadable_model(tmp
     assert {b.num_boosted_rounds() for b in model.boosters_.values()} == {25}
     # what it was fitted on is recorded (issue 16 item 4): the table's task, range, rows and CV tau
     d = model.domain_
-    assert (d.dataset, d.input_shape, d.num_classes) == ("fashion-mnist", (1, 28, 28), 10)
-    assert d.n_rows == model.n_train_["acc_1d"] and d.params_min < d.params_max < 20_000
+    task = json.loads(results.with_suffix(".provenance.json").read_text())["settings"]
+    assert (d.dataset, list(d.input_shape), d.num_classes) == (
+        task["dataset"]["name"], task["dataset"]["input_shape"], task["dataset"]["num_classes"])
+    assert d.n_rows == model.n_train_["acc_1d"] and d.params_min < d.params_max < task["max_params"]
     assert d.cv_folds == 3 and set(d.cv_kendall_tau) == {"acc_1d", "acc_1d_std", "avm"}
     assert ours == [f"{d.cv_kendall_tau[t]:.3f}" for t in ("acc_1d", "acc_1d_std", "avm")]
     assert plain == [f"{d.cv_baseline_kendall_tau[t]:.3f}" for t in ("acc_1d", "acc_1d_std", "avm")]
@@ -141,8 +153,6 @@ def test_every_command_has_help(capsys):
 
 
 # --- issue 17 (a user's first hour) and issue 16 item 4 (answers inside the data) ---------------
-SHIPPED_RESNET = default_surrogate_path("resnet_like")
-SHIPPED_NB201 = default_surrogate_path("nb201")
 
 
 def test_search_time_budget_is_the_budget_used(tmp_path):
@@ -169,16 +179,17 @@ def test_search_result_states_the_surrogate_its_domain_and_trust(tmp_path, capsy
     result = json.loads((tmp_path / "result.json").read_text())
     domain = result["surrogate"]["domain"]
     assert result["surrogate"]["path"] == str(SHIPPED_RESNET)
-    assert domain["dataset"] == "fashion-mnist" and domain["input_shape"] == [1, 28, 28]
-    assert domain["n_rows"] == 60 and domain["params_min"] < domain["params_max"]
+    assert domain == json.loads(json.dumps(SHIPPED_DOMAIN.to_dict()))
+    assert domain["params_min"] < domain["params_max"]
     assert set(domain["cv_kendall_tau"]) == {"acc_1d", "acc_1d_std", "avm"}
     # defaults come from the surrogate's table, so the answer lies inside it
-    assert result["constraints"]["input_shape"] == [1, 28, 28]
+    assert result["constraints"]["input_shape"] == domain["input_shape"]
     assert result["constraints"]["max_params"] == domain["params_max"] + 1
     assert domain["params_min"] <= result["params"] <= domain["params_max"]
     assert result["inside_domain"] and result["outside_domain"] == []
-    assert "fitted on space resnet_like, dataset fashion-mnist, inputs 1x28x28" in out
-    assert "cross-validated Kendall tau acc_1d 0.52" in out and "inside the surrogate's domain" in out
+    assert f"fitted on space resnet_like, dataset {domain['dataset']}, inputs {SHAPE}" in out
+    assert f"cross-validated Kendall tau acc_1d {domain['cv_kendall_tau']['acc_1d']:.2f}" in out
+    assert "inside the surrogate's domain" in out
     # names match what is computed
     assert "acc_1d ranking score" in out and "not a predicted accuracy" in out
     assert "z(acc_1d score) - z(log acc_1d_std)" in result["objective"]["computes"]
@@ -191,7 +202,7 @@ def test_search_outside_the_surrogates_domain_says_so(tmp_path, capsys):
     captured = capsys.readouterr()
     result = json.loads((tmp_path / "result.json").read_text())
     assert not result["inside_domain"]
-    assert any("input shape 3x32x32 differs from the table's 1x28x28" in r for r in result["outside_domain"])
+    assert any(f"input shape 3x32x32 differs from the table's {SHAPE}" in r for r in result["outside_domain"])
     assert "OUTSIDE the surrogate's domain" in captured.out
     assert "--max-params 400,000 reaches beyond the surrogate's table" in captured.err
 
@@ -282,9 +293,9 @@ def test_sample_prints_its_size_and_is_capped_by_default(capsys):
     arch = json.loads(captured.out)
     from search_spaces import ResNetLikeSpace
 
-    params = ResNetLikeSpace().num_params(ResNetLikeSpace().from_dict(arch), (1, 28, 28), 10)
+    params = ResNetLikeSpace().num_params(ResNetLikeSpace().from_dict(arch), SHIPPED_DOMAIN.input_shape, 10)
     line = captured.err.strip()
-    assert line.startswith(f"{params:,} parameters") and "for 1x28x28 inputs" in line
+    assert line.startswith(f"{params:,} parameters") and f"for {SHAPE} inputs" in line
     domain = json.loads((SHIPPED_RESNET / "metadata.json").read_text())["domain"]
     assert params <= domain["params_max"] and f"below {domain['params_max'] + 1:,} parameters" in line
     with pytest.raises(SystemExit):
@@ -355,7 +366,7 @@ def test_evaluating_a_search_result_uses_the_surrogates_task(tmp_path, capsys):
                  "--output", str(tmp_path / "e")]) == 0
     report = json.loads((tmp_path / "e" / "evaluation.json").read_text())
     # the same task as the surrogate's table, so the same network size as the search reported
-    assert report["dataset"] == "fashion-mnist" and report["params"] == searched["params"]
+    assert report["dataset"] == SHIPPED_DOMAIN.dataset and report["params"] == searched["params"]
 
 
 def test_interrupted_evaluate_says_plainly_that_nothing_is_kept(tmp_path, capsys):

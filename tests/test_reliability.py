@@ -99,3 +99,5 @@ def test_retest_re_evaluates_table_networks_with_another_seed(tmp_path):
         runs = [t.set_index("index")["avm"].get(i) for t in (table, again)]
         assert row["avm"] == pytest.approx(np.nanmean([v for v in runs if v is not None]))
     assert (both["table"] == str(path)).all()  # the retest stands for the table's hardware
+    # n=None: every network, so that the two tables are two runs of each
+    assert sorted(retest(path, n=None, seed=1, space=SPACE, progress=False).table["index"]) == sorted(table["index"])

@@ -35,6 +35,15 @@ def test_loop_budget_must_be_positive(capsys):
     assert info.value.code == 2 and "--budget" in capsys.readouterr().err
 
 
+def test_retest_takes_a_count_or_all(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["dataset", "retest", "--results", "x.csv", "--n", "some"])
+    assert info.value.code == 2 and "--n: 'some' is not an integer" in capsys.readouterr().err
+    # 'all' parses; the missing table is then the one-line error
+    assert main(["dataset", "retest", "--results", str(tmp_path / "none.csv"), "--n", "all"]) == 2
+    assert "none" in capsys.readouterr().err
+
+
 def test_new_commands_have_help(capsys):
     for args in (["dataset", "check"], ["dataset", "retest"], ["loop"]):
         with pytest.raises(SystemExit) as e:

@@ -34,10 +34,13 @@ from surrogate import AnalogSurrogate  # noqa: E402
 args = tutorial_args(__doc__)
 surrogate = AnalogSurrogate.load(default_surrogate_path("resnet_like"))
 space = surrogate.space
-shape, chip = (1, 28, 28), HERMES_ONE_PHASE  # Fashion-MNIST images, the surrogate's task
+domain, chip = surrogate.domain_, HERMES_ONE_PHASE
+shape = domain.input_shape  # the images of the surrogate's table (14x14 Fashion-MNIST)
 
 # --- 1. search with an energy budget: energy becomes a fourth objective of the Pareto front ---
-constraints = Constraints(max_params=300_000, max_energy_j=500e-6, max_chips=2, input_shape=shape, chip=chip)
+# inside the surrogate's table (its largest network), and an energy budget that cuts into it
+constraints = Constraints(max_params=domain.params_max + 1, max_energy_j=30e-6, max_chips=2, input_shape=shape,
+                          chip=chip)
 result = EvolutionarySearch(space, surrogate, constraints, population_size=50 if args.quick else 200,
                             iterations=5 if args.quick else 100, time_budget_s=10 if args.quick else 60,
                             seed=0, progress=not args.quick).run()
@@ -53,7 +56,7 @@ for ax, col, scale, label in ((axes[0], "energy_j", 1e6, "energy per inference (
     ax.grid(alpha=0.3)
 axes[0].set_ylabel("surrogate's predicted acc_1d score\n(a prediction, not a measurement)")
 fig.colorbar(points, ax=axes, label="predicted AVM (points)")
-fig.suptitle(f"Pareto front of a search with an energy budget of 500 µJ, on {chip.name}")
+fig.suptitle(f"Pareto front of a search with an energy budget of 30 µJ, on {chip.name}")
 fig.savefig(args.output / "front_energy_latency.png", dpi=120, bbox_inches="tight")
 plt.close(fig)
 print("plot:", args.output / "front_energy_latency.png")
