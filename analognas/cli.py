@@ -10,8 +10,10 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,6 +42,14 @@ INTERRUPTED = {
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch scheduler's stop, ``kill``), handled as Ctrl-C: what is done is kept."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated(f"signal {signum} (SIGTERM)")
 
 
 def command(name: str) -> Callable:
@@ -1164,14 +1174,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     name = _handler_name(args)
+    # a background job ignores Ctrl-C's SIGINT, so SIGTERM is how it is stopped: the same clean exit
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
     try:
         code = COMMANDS[name](args)
         sys.stdout.flush()  # here, so that a closed pipe is caught below
         return code
-    except KeyboardInterrupt:
-        print(f"analognas {name}: interrupted; {INTERRUPTED.get(name, 'nothing was written')}",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        print(f"analognas {name}: {how}; {INTERRUPTED.get(name, 'nothing was written')}", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     except BrokenPipeError:
         # the reader went away (analognas sample | head -1): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -1182,6 +1195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise  # full traceback for developers
         print(f"analognas {name}: error: {e}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

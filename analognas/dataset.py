@@ -986,7 +986,9 @@ class DatasetBuilder:
                 outcome = f"stopped: {type(e).__name__}: {e}"[:300]
                 raise
             finally:
-                record.update(finished=_now(), outcome=outcome, new_rows=run.new_rows)
+                # counted in the table, not by run.new_rows: a signal can land between a row's
+                # write and the count, and the run log must match the table
+                record.update(finished=_now(), outcome=outcome, new_rows=_rows_of_run(table, record["id"]))
                 prov["updated"] = _now()
                 write_json(provenance_path(self.path), prov)
 
@@ -1019,6 +1021,12 @@ class DatasetBuilder:
                     bar.update(1)
                     bar.set_postfix_str(f"last {_short(row['arch'], 24)} {_fmt(row)}", refresh=True)
         return read_results(self.path, self.space, include_failed=True)
+
+
+def _rows_of_run(table: ResultsTable, run_id: int) -> int:
+    """How many rows of the table carry the run id ``run_id``."""
+    done = table.read()
+    return int((done["run"] == run_id).sum()) if not done.empty and "run" in done.columns else 0
 
 
 def _close_interrupted(runs: list[dict[str, Any]], done: pd.DataFrame) -> None:

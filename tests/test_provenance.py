@@ -92,6 +92,29 @@ def _kill_when(proc, ready, what, deadline_s=90):
     assert proc.returncode == -signal.SIGKILL
 
 
+def test_sigterm_stops_a_build_cleanly_and_the_run_log_says_so(tmp_path):
+    # a build in the background ignores SIGINT; SIGTERM (kill, a batch scheduler) is its Ctrl-C
+    path = tmp_path / "term.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "analognas.cli", "dataset", "build", "--space", "nb201",
+                             "--output", str(path), "--n-archs", "6", "--dataset", "digits", "--n-train", "200",
+                             "--n-test", "100", "--pretrain-epochs", "1", "--epochs", "1", "--n-reps", "2",
+                             "--num-threads", "1", "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    deadline = time.monotonic() + 300
+    while rows(path) < 1:
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "the build never wrote a row"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=120)[1].decode()
+    assert proc.returncode == 143, err
+    assert "analognas dataset build: terminated (SIGTERM); the finished rows are saved in the table" in err
+    assert "Traceback" not in err
+    last = runs(path)[-1]
+    assert last["finished"] and last["outcome"].startswith("stopped: Terminated")
+    assert 1 <= last["new_rows"] == rows(path) < 6 and check_provenance(path).consistent
+
+
 def test_sigkill_at_several_points_leaves_a_consistent_table_and_resume_completes(tmp_path):
     path, n = tmp_path / "killed.csv", 5
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SCRIPT.parent), os.environ.get("PYTHONPATH", "")]))
