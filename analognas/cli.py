@@ -684,9 +684,9 @@ def cmd_surrogate_train(args: argparse.Namespace) -> int:
         print(f"  {'plain XGBoost, raw encoding' + (' only' if several else ''):32s}"
               + "".join(f"{baseline[t]:12.3f}" for t in taus))
     model.fit(archs, table, hardware=hardware)
-    model.domain_ = dataclasses.replace(model.domain_, table=results, cv_kendall_tau=taus,
-                                        cv_folds=args.cv or None, cv_baseline_kendall_tau=baseline,
-                                        **tables.task)
+    model.domain_ = dataclasses.replace(model.domain_, table=results, n_averaged=repeated or None,
+                                        cv_kendall_tau=taus, cv_folds=args.cv or None,
+                                        cv_baseline_kendall_tau=baseline, **tables.task)
     model.save(args.output)
     print(f"surrogate for {space.name} fitted on {model.domain_.describe()} -> {args.output}")
     if model.hardware_features_ is not None and model.hardware_features_.names:

@@ -33,6 +33,8 @@ class SurrogateDomain:
         num_classes: outputs of the networks.
         params_min, params_max: the smallest and largest parameter count in the table.
         n_rows: networks the surrogate was fitted on.
+        n_averaged: of those, the networks whose values are the mean of several runs
+            (repeated measurements, ``ResultsTables.averaged``).
         table: where the table came from (a path or a name).
         cv_kendall_tau: cross-validated Kendall tau per metric (acc_1d, acc_1d_std, avm):
             how well the surrogate's setting ranks networks it has not seen.
@@ -52,6 +54,7 @@ class SurrogateDomain:
     params_min: int | None = None
     params_max: int | None = None
     n_rows: int | None = None
+    n_averaged: int | None = None
     table: str | None = None
     cv_kendall_tau: dict[str, float] | None = None
     cv_folds: int | None = None
@@ -113,7 +116,8 @@ class SurrogateDomain:
             parts.append(f"{self.params_min:,}-{self.params_max:,} parameters")
         several = self.hardware is not None and len(self.hardware) > 1
         if self.n_rows is not None:
-            parts.append(f"{self.n_rows:,} {'rows (network x hardware)' if several else 'networks'}")
+            parts.append(f"{self.n_rows:,} {'rows (network x hardware)' if several else 'networks'}"
+                         + (f" ({self.n_averaged:,} of them the mean of several runs)" if self.n_averaged else ""))
         if several:
             from .hardware import HardwareFeatures
 

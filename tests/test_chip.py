@@ -220,6 +220,9 @@ def test_repeated_runs_on_one_hardware_are_averaged(sweep, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "10 networks measured in more than one run on the same hardware" in out
     assert "across hardware" not in out  # one setting: the taus do not score an order across settings
+    domain = AnalogSurrogate.load(tmp_path / "s").domain_
+    assert domain.n_rows == len(archs) and domain.n_averaged == 10
+    assert f"{len(archs)} networks (10 of them the mean of several runs)" in domain.describe()
 
 
 def test_search_ranks_for_the_hardware_given(sweep, tmp_path, capsys):
