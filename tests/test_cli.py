@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from analognas.cli import default_surrogate_path, main
 from search_spaces import NB201Space
@@ -384,6 +385,9 @@ def test_interrupted_evaluate_says_plainly_that_nothing_is_kept(tmp_path, capsys
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        # a Ctrl-C landing inside torch.no_grad().__enter__ leaves autograd off in this process:
+        # the CLI exits after it, but the tests that follow run in the same process
+        torch.set_grad_enabled(True)
     assert code == 130
     err = capsys.readouterr().err.strip()
     assert err.splitlines()[-1] == ("analognas evaluate: interrupted; nothing is kept: an evaluation is not "
