@@ -676,7 +676,7 @@ def cmd_surrogate_train(args: argparse.Namespace) -> int:
         # before fitting: what the saved model's setting achieves on networks it has not seen
         taus = model.cross_validate(archs, table, cv=args.cv, seed=args.seed, hardware=hardware)
         baseline = plain_xgboost_taus(space, archs, table, cv=args.cv, seed=args.seed)
-        several = len({json.dumps(h, sort_keys=True, default=str) for h in tables.hardware}) > 1
+        several = len(set(tables.hardware_keys)) > 1
         print(f"{args.cv}-fold cross-validated Kendall tau (identical networks share a fold"
               + ("; over the rows of all tables, so it also scores the order across hardware):" if several else "):"))
         print(f"  {'':32s}" + "".join(f"{t:>12s}" for t in taus))

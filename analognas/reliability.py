@@ -188,6 +188,11 @@ def retest(results: str | os.PathLike, n: int | None = 12, seed: int = 1, output
     from search_spaces import get_space
 
     results = Path(results)
+    if not results.is_file():
+        raise ValueError(f"results={str(results)!r} is not allowed; allowed: an existing results table (no such file)")
+    if not provenance_path(results).is_file():
+        raise ValueError(f"results={str(results)!r} is not allowed; allowed: a table with its provenance file "
+                         f"({provenance_path(results).name}), which says how to measure its networks again")
     prov = read_json(provenance_path(results))
     settings = prov["settings"]
     if seed == settings["seed"]:

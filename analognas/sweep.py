@@ -72,6 +72,11 @@ class ResultsTables:
         by_table = dict(zip(self.paths, self.hardware))
         return [by_table[t] for t in self.frame["table"]]
 
+    @property
+    def hardware_keys(self) -> list[str]:
+        """Each table's hardware as a canonical string: equal strings, equal hardware."""
+        return [json.dumps(h, sort_keys=True, default=str) for h in self.hardware]
+
     def averaged(self) -> "ResultsTables":
         """One row per network and hardware setting: repeated runs (tables on the same hardware
         that measure a network again, e.g. a table and its ``dataset retest`` side table with
@@ -90,9 +95,11 @@ class ResultsTables:
         frame = self.frame.reset_index(drop=True)
         if frame.empty:
             return dataclasses.replace(self, frame=frame.assign(runs=pd.Series(dtype=int)))
-        setting = {path: json.dumps(h, sort_keys=True, default=str) for path, h in zip(self.paths, self.hardware)}
+        setting = dict(zip(self.paths, self.hardware_keys))
         # a run stands for its setting's first table, so row_hardware still maps each row
-        first_table = {key: path for path, key in reversed(list(setting.items()))}
+        first_table: dict[str, str] = {}
+        for path, key in setting.items():
+            first_table.setdefault(key, path)
         keys = pd.Series([f"{first_table[setting[t]]}\n{g!r}"
                           for t, g in zip(frame["table"], network_groups(self.space, list(frame["arch"])))])
         metrics = measured_columns(frame)

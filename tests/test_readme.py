@@ -52,6 +52,21 @@ def test_readme_opens_with_the_install_and_the_test_command():
     assert first.startswith("python3 -m venv .venv") and second.startswith("python3 -m venv .venv")
 
 
+def test_readmes_main_job_runs_as_written(tmp_path, capsys):
+    """The first command's ``analognas ...`` part, run in-process with a 5 s budget: its flags
+    exist and the shipped default answers (CI runs the install part, not this one)."""
+    from analognas.cli import main
+
+    job = fenced_commands(README.read_text())[0].split("&&")[-1]
+    argv = shlex.split(job)
+    assert argv[0] == "analognas", job
+    budget = argv.index("--time-budget") + 1
+    argv[budget] = "5"
+    assert main([*argv[1:], "--output", str(tmp_path), "--no-progress"]) == 0
+    assert "inside the surrogate's domain" in capsys.readouterr().out
+    assert (tmp_path / "result.json").is_file()
+
+
 def test_ci_finds_the_test_command(tmp_path):
     assert ci_test_command(README) == fenced_commands(README.read_text())[1]
     # power: a blank line slipped under the marker leaves CI with no command

@@ -40,8 +40,15 @@ def test_retest_takes_a_count_or_all(tmp_path, capsys):
         main(["dataset", "retest", "--results", "x.csv", "--n", "some"])
     assert info.value.code == 2 and "--n: 'some' is not an integer" in capsys.readouterr().err
     # 'all' parses; the missing table is then the one-line error
-    assert main(["dataset", "retest", "--results", str(tmp_path / "none.csv"), "--n", "all"]) == 2
-    assert "none" in capsys.readouterr().err
+    missing = tmp_path / "none.csv"
+    assert main(["dataset", "retest", "--results", str(missing), "--n", "all"]) == 2
+    assert capsys.readouterr().err == (f"analognas dataset retest: error: results={str(missing)!r} is not allowed; "
+                                       "allowed: an existing results table (no such file)\n")
+    # a table without its provenance cannot be measured again: the message names the file it needs
+    missing.write_text("index,arch\n")
+    assert main(["dataset", "retest", "--results", str(missing), "--n", "all"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "none.provenance.json" in err and f"results={str(missing)!r}" in err
 
 
 def test_new_commands_have_help(capsys):
