@@ -278,8 +278,12 @@ def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool
             surrogate = AnalogSurrogate.load(surrogate_path, space=space)
         found = _search(space, surrogate, budget, settings, data.input_shape, data.num_classes)
         name, ref, _ = reference_resnet(space, budget, data.input_shape, data.num_classes)
+        domain = domain_of(surrogate_path)
         meta["networks"][key] = {"found": found.best.to_dict(), "reference": ref.to_dict(), "reference_name": name,
-                                 "search_feasible": bool(found.feasible)}
+                                 "search_feasible": bool(found.feasible),
+                                 # which surrogate found it: a later refit of the same folder would find another
+                                 "surrogate": {"path": str(surrogate_path),
+                                               "domain": None if domain is None else domain.to_dict()}}
         write_json(meta_path, meta)
 
     table = ResultsTable(out / "claim.csv", COLUMNS)

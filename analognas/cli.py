@@ -895,6 +895,12 @@ def cmd_bench_claim(args: argparse.Namespace) -> int:
         settings = ClaimSettings(dataset=args.dataset, n_train=args.n_train, n_test=args.n_test, hardware=hardware,
                                  training=training, evaluation=evaluation, **search)
     result = run_claim(settings, args.output, progress=not args.no_progress, data_root=args.data_root)
+    for budget, nets in result.networks.items():
+        sur = nets.get("surrogate") or {}
+        domain = sur.get("domain") or {}
+        print(f"budget {int(budget):,}: found by the surrogate in {sur.get('path', '(not recorded)')}"
+              + (f", fitted on {domain['n_rows']} networks of {domain['table']}" if domain.get("n_rows") else "")
+              + f"; reference {nets['reference_name']}")
     print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(result.verdict.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     met = int(result.verdict["target_met"].sum())

@@ -59,6 +59,11 @@ def test_a_quick_claim_run_writes_its_outputs_and_resumes(tmp_path):
     assert len(result.runs) == 4 and set(result.runs["role"]) == {"found", "reference"}
     assert (result.runs["params"] <= 20_000).all()
     assert result.networks["20000"]["reference_name"] == "ResNet-8 (8 channels)"
+    # the surrogate that found the network is recorded: a later refit of its folder would find another
+    from surrogate.model import default_surrogate_path, domain_of
+    recorded = result.networks["20000"]["surrogate"]
+    assert recorded["path"] == str(default_surrogate_path("resnet_like"))
+    assert recorded["domain"] == domain_of(default_surrogate_path("resnet_like")).to_dict()
     for name in ("claim.json", "claim.csv", "summary.csv", "verdict.csv", "claim.png"):
         assert (tmp_path / name).is_file()
     again = run_claim(settings, tmp_path, progress=False)  # nothing left to run
@@ -76,3 +81,16 @@ def test_default_budgets_lie_in_the_shipped_surrogates_table():
     # both searches answer where the surrogate has data (the old 100k / 300k lay far above it)
     assert domain.params_min < low < domain.params_max <= high < domain.params_max + 5_000
     assert ClaimSettings().budgets is None and default_budgets(None) == (100_000, 300_000)
+
+
+def test_bench_claim_cli_says_which_surrogate_found_each_network(tmp_path, capsys):
+    from analognas.cli import main
+    from surrogate.model import default_surrogate_path, domain_of
+
+    assert main(["bench", "claim", "--quick", "--budgets", "20000", "--seeds", "2", "--iterations", "2",
+                 "--population", "10", "--output", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    domain = domain_of(default_surrogate_path("resnet_like"))
+    assert (f"budget 20,000: found by the surrogate in {default_surrogate_path('resnet_like')}, fitted on "
+            f"{domain.n_rows} networks of {domain.table}; reference ResNet-8 (8 channels)") in out
+    assert "met at" in out and "(--quick: checks the machinery, not the claim)" in out
