@@ -669,23 +669,36 @@ def cmd_surrogate_train(args: argparse.Namespace) -> int:
     model = AnalogSurrogate(space, params=params, seed=args.seed)
     if args.tune:
         model.tune(archs, table, n_trials=args.tune, seed=args.seed, hardware=hardware)
-    taus = baseline = None
+    taus = taus_sd = baseline = None
     if args.cv:
-        from surrogate.folds import plain_xgboost_taus
+        from surrogate.folds import plain_xgboost_taus, repeated_taus
 
         # before fitting: what the saved model's setting achieves on networks it has not seen
-        taus = model.cross_validate(archs, table, cv=args.cv, seed=args.seed, hardware=hardware)
-        baseline = plain_xgboost_taus(space, archs, table, cv=args.cv, seed=args.seed)
+        seeds = range(args.seed, args.seed + args.cv_repeats)
+        taus, taus_sd = repeated_taus(
+            lambda s: model.cross_validate(archs, table, cv=args.cv, seed=s, hardware=hardware), seeds)
+        baseline, baseline_sd = repeated_taus(
+            lambda s: plain_xgboost_taus(space, archs, table, cv=args.cv, seed=s), seeds)
         several = len(set(tables.hardware_keys)) > 1
-        print(f"{args.cv}-fold cross-validated Kendall tau (identical networks share a fold"
+        splits = (f"; mean and sd over {args.cv_repeats} fold splits, seeds {seeds.start}-{seeds.stop - 1}"
+                  if args.cv_repeats > 1 else "")
+        print(f"{args.cv}-fold cross-validated Kendall tau (identical networks share a fold{splits}"
               + ("; over the rows of all tables, so it also scores the order across hardware):" if several else "):"))
-        print(f"  {'':32s}" + "".join(f"{t:>12s}" for t in taus))
-        print(f"  {'this surrogate':32s}" + "".join(f"{v:12.3f}" for v in taus.values()))
-        print(f"  {'plain XGBoost, raw encoding' + (' only' if several else ''):32s}"
-              + "".join(f"{baseline[t]:12.3f}" for t in taus))
+
+        def row(name: str, mean: dict[str, float], sd: dict[str, float]) -> str:
+            width = 16 if args.cv_repeats > 1 else 12
+            cells = (f"{mean[t]:.3f}" + (f" ± {sd[t]:.3f}" if args.cv_repeats > 1 else "") for t in taus)
+            return f"  {name:32s}" + "".join(f"{c:>{width}s}" for c in cells)
+
+        print(f"  {'':32s}" + "".join(f"{t:>{16 if args.cv_repeats > 1 else 12}s}" for t in taus))
+        print(row("this surrogate", taus, taus_sd))
+        print(row("plain XGBoost, raw encoding" + (" only" if several else ""), baseline, baseline_sd))
     model.fit(archs, table, hardware=hardware)
+    several_splits = bool(args.cv) and args.cv_repeats > 1
     model.domain_ = dataclasses.replace(model.domain_, table=results, n_averaged=repeated or None,
                                         cv_kendall_tau=taus, cv_folds=args.cv or None,
+                                        cv_repeats=args.cv_repeats if several_splits else None,
+                                        cv_kendall_tau_sd=taus_sd if several_splits else None,
                                         cv_baseline_kendall_tau=baseline, **tables.task)
     model.save(args.output)
     print(f"surrogate for {space.name} fitted on {model.domain_.describe()} -> {args.output}")
@@ -1075,6 +1088,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "predict faster, which the search's throughput feels")
     p.add_argument("--cv", type=_cv_folds, default=5,
                    help="folds of the cross-validated Kendall tau printed first (default 5; 0: skip)")
+    p.add_argument("--cv-repeats", type=_positive_int, default=1,
+                   help="fold splits (seeds SEED, SEED+1, ...) the tau is averaged over, with its sd "
+                        "(default 1; one split's tau moves with the luck of its folds)")
     p.add_argument("--seed", type=int, default=0)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(

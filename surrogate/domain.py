@@ -39,6 +39,8 @@ class SurrogateDomain:
         cv_kendall_tau: cross-validated Kendall tau per metric (acc_1d, acc_1d_std, avm):
             how well the surrogate's setting ranks networks it has not seen.
         cv_folds: the folds of that cross-validation (identical networks share a fold).
+        cv_repeats: how many fold splits (seeds) ``cv_kendall_tau`` is the mean of (None: one).
+        cv_kendall_tau_sd: the standard deviation of the taus over those splits.
         cv_baseline_kendall_tau: the same for a plain XGBoost regressor with default
             parameters on the raw encoding, same folds: what the surrogate's features and
             settings add.
@@ -58,6 +60,8 @@ class SurrogateDomain:
     table: str | None = None
     cv_kendall_tau: dict[str, float] | None = None
     cv_folds: int | None = None
+    cv_repeats: int | None = None
+    cv_kendall_tau_sd: dict[str, float] | None = None
     cv_baseline_kendall_tau: dict[str, float] | None = None
     hardware: tuple[dict[str, Any], ...] | None = None
 
@@ -131,7 +135,8 @@ class SurrogateDomain:
         taus = ", ".join(f"{k} {v:.2f}" if isinstance(v, (int, float)) and math.isfinite(v) else f"{k} n/a"
                          for k, v in self.cv_kendall_tau.items())
         folds = f"{self.cv_folds}-fold " if self.cv_folds else ""
-        return f"{folds}cross-validated Kendall tau {taus} (1 = perfect ranking, 0 = none)"
+        splits = f", mean of {self.cv_repeats} fold splits" if self.cv_repeats and self.cv_repeats > 1 else ""
+        return f"{folds}cross-validated Kendall tau {taus} (1 = perfect ranking, 0 = none{splits})"
 
 
 def shape_text(shape: Sequence[int]) -> str:

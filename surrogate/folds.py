@@ -107,3 +107,22 @@ def plain_xgboost_taus(space: Any, archs: Sequence[Any], table: Any, cv: int = 5
         return pd.DataFrame(out)
 
     return fold_taus(space, archs, table, fit_predict, cv, seed)
+
+
+def repeated_taus(score: Callable[[int], dict[str, float]], seeds: Sequence[int]) -> tuple[dict[str, float],
+                                                                                         dict[str, float]]:
+    """Mean and standard deviation over fold splits of ``score(seed)`` (a dict of taus per
+    target, e.g. ``lambda s: model.cross_validate(archs, table, seed=s)``).
+
+    One split's tau moves with the luck of its folds; its spread over several splits says how
+    far to trust a difference (the sd is NaN for a single split).
+
+    Example:
+        >>> mean, sd = repeated_taus(lambda s: {"avm": 0.4 + 0.1 * s}, seeds=[0, 1, 2])
+        >>> round(mean["avm"], 2), round(sd["avm"], 2)
+        (0.5, 0.1)
+    """
+    runs = pd.DataFrame([score(int(s)) for s in seeds])
+    return ({t: float(runs[t].mean()) for t in runs.columns},
+            {t: float(runs[t].std(ddof=1)) if len(runs) > 1 else float("nan") for t in runs.columns})
+

@@ -73,3 +73,13 @@ def test_plain_xgboost_baseline_learns_a_signal_and_not_noise():
     assert plain_xgboost_taus(space, archs, signal, cv=4, seed=0) == taus
     noise = signal.sample(frac=1.0, random_state=0).reset_index(drop=True)
     assert abs(plain_xgboost_taus(space, archs, noise, cv=4, seed=0)["acc_1d"]) < 0.2
+
+
+def test_repeated_taus_are_the_mean_and_sd_over_the_seeds_given():
+    from surrogate.folds import repeated_taus
+
+    seen = []
+    mean, sd = repeated_taus(lambda s: seen.append(s) or {"acc_1d": float(s), "avm": 1.0}, seeds=[3, 5, 7])
+    assert seen == [3, 5, 7]
+    assert mean == {"acc_1d": 5.0, "avm": 1.0} and sd == {"acc_1d": 2.0, "avm": 0.0}
+    assert all(v != v for v in repeated_taus(lambda s: {"avm": 0.3}, seeds=[0])[1].values())  # NaN: one split

@@ -88,3 +88,28 @@ def test_retest_refuses_a_table_with_repeated_indices(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "indices [0, 1, 3, 4] appear more than once" in err and "\n" not in err
     assert not path.with_name("old.retest-seed1.csv").exists()
+
+
+def test_surrogate_train_averages_the_tau_over_fold_splits(tmp_path, capsys):
+    from search_spaces import get_space
+    from surrogate import AnalogSurrogate
+    from surrogate.model import MODEL_FILES
+
+    table = SHIPPED.with_name("fmnist14.csv")
+    assert main(["surrogate", "train", "--space", "resnet_like", "--results", str(table), "--output",
+                 str(tmp_path / "s"), "--cv", "3", "--cv-repeats", "3", "--trees", "10", "--seed", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "3-fold cross-validated Kendall tau (identical networks share a fold; mean and sd over 3 fold splits, " \
+           "seeds 4-6)" in out
+    domain = AnalogSurrogate.load(tmp_path / "s").domain_
+    assert domain.cv_repeats == 3 and "mean of 3 fold splits" in domain.describe_quality()
+    # the recorded tau is the mean over the splits with seeds 4, 5, 6, not one split's
+    from analognas.sweep import read_tables
+    t = read_tables([table], get_space("resnet_like")).averaged()
+    model = AnalogSurrogate(t.space, params={k: {"n_estimators": 10} for k in MODEL_FILES}, seed=4)
+    each = [model.cross_validate(t.archs, t.frame, cv=3, seed=s) for s in (4, 5, 6)]
+    for metric in ("acc_1d", "avm"):
+        values = [e[metric] for e in each]
+        assert domain.cv_kendall_tau[metric] == pytest.approx(sum(values) / 3)
+        assert domain.cv_kendall_tau_sd[metric] > 0  # the splits differ
+        assert f"{sum(values) / 3:.3f} ± " in out
