@@ -281,6 +281,9 @@ def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool
         domain = domain_of(surrogate_path)
         meta["networks"][key] = {"found": found.best.to_dict(), "reference": ref.to_dict(), "reference_name": name,
                                  "search_feasible": bool(found.feasible),
+                                 "found_acc_1d_score": float(found.best_prediction["acc_1d"]),
+                                 "found_above_table_score": bool(domain is not None
+                                                                 and domain.above_table(found.best_prediction["acc_1d"])),
                                  # which surrogate found it: a later refit of the same folder would find another
                                  "surrogate": {"path": str(surrogate_path),
                                                "domain": None if domain is None else domain.to_dict()}}

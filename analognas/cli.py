@@ -491,6 +491,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         "hardware": hardware,
         "inside_domain": not outside,
         "outside_domain": outside,
+        # predicted better than every measured network: the likeliest place for the model to be wrong
+        "above_table_score": bool(domain is not None and domain.above_table(pred["acc_1d"])),
         "notes": {"acc_1d_score": ACC_SCORE_NOTE, "avm": "predicted accuracy points lost between 1 s and 1 month after "
                   "programming; feasible means below max_avm"},
         "n_scored": result.n_scored,
@@ -518,6 +520,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(f"  ranked for hardware {hardware['summary']}")
     print("  inside the surrogate's domain" if not outside else
           "  OUTSIDE the surrogate's domain (its predictions here are extrapolation): " + "; ".join(outside))
+    if summary["above_table_score"]:
+        print(f"  note: its acc_1d ranking score ({pred['acc_1d']:.3f}) is above that of every network the surrogate "
+              f"was fitted on (at most {domain.acc_1d_score_max:.3f}): predicted better than anything measured, "
+              "where the surrogate extrapolates; measure it with 'analognas evaluate'")
     print(f"  {_cost_line(cost)}")
     written = f"{out / 'result.json'}, {out / 'history.csv'}, {out / 'pareto.png'}"
     if result.interrupted:

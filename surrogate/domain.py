@@ -44,6 +44,9 @@ class SurrogateDomain:
         cv_baseline_kendall_tau: the same for a plain XGBoost regressor with default
             parameters on the raw encoding, same folds: what the surrogate's features and
             settings add.
+        acc_1d_score_max: the highest acc_1d ranking score the fitted surrogate gives a network
+            of its table; a candidate scored above it is predicted better than every measured
+            network (where a search most often exploits the model's extrapolation).
         hardware: the analog hardware settings of its training rows (``AnalogHardware.to_dict()``
             each, distinct); the fields that differ between them are features of the
             surrogate (:mod:`surrogate.hardware`). None: not recorded.
@@ -63,6 +66,7 @@ class SurrogateDomain:
     cv_repeats: int | None = None
     cv_kendall_tau_sd: dict[str, float] | None = None
     cv_baseline_kendall_tau: dict[str, float] | None = None
+    acc_1d_score_max: float | None = None
     hardware: tuple[dict[str, Any], ...] | None = None
 
     def __post_init__(self) -> None:
@@ -108,6 +112,11 @@ class SurrogateDomain:
             reasons.append(f"input shape {shape_text(input_shape)} differs from the table's "
                            f"{shape_text(self.input_shape)}")
         return reasons
+
+    def above_table(self, acc_1d_score: float) -> bool:
+        """Whether a candidate's acc_1d ranking score exceeds every score the surrogate gives a
+        network of its table (False when that maximum is not recorded)."""
+        return self.acc_1d_score_max is not None and acc_1d_score > self.acc_1d_score_max
 
     def describe(self) -> str:
         """One line: what the surrogate was fitted on."""

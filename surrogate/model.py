@@ -379,9 +379,12 @@ class AnalogSurrogate:
         self.scaling_ = scaling
         self.n_train_ = n_train
         self.hardware_features_ = hw_features
+        # the best score it gives a measured network: a candidate above it is predicted better
+        # than anything in the table, which is where the model extrapolates
+        score_max = float(self.predict_features(X[ok])["acc_1d"].max())
         self.domain_ = SurrogateDomain(space=self.space.name, n_rows=int(ok.sum()),
                                        hardware=None if hw_features is None else hw_features.settings,
-                                       **_params_range(table, ok))
+                                       acc_1d_score_max=score_max, **_params_range(table, ok))
         return self
 
     def _fit_target(self, target: str, X: np.ndarray, y: np.ndarray

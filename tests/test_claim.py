@@ -63,7 +63,10 @@ def test_a_quick_claim_run_writes_its_outputs_and_resumes(tmp_path):
     from surrogate.model import default_surrogate_path, domain_of
     recorded = result.networks["20000"]["surrogate"]
     assert recorded["path"] == str(default_surrogate_path("resnet_like"))
-    assert recorded["domain"] == domain_of(default_surrogate_path("resnet_like")).to_dict()
+    domain = domain_of(default_surrogate_path("resnet_like"))
+    assert recorded["domain"] == domain.to_dict()
+    net = result.networks["20000"]
+    assert net["found_above_table_score"] == domain.above_table(net["found_acc_1d_score"])
     for name in ("claim.json", "claim.csv", "summary.csv", "verdict.csv", "claim.png"):
         assert (tmp_path / name).is_file()
     again = run_claim(settings, tmp_path, progress=False)  # nothing left to run

@@ -393,3 +393,23 @@ def test_interrupted_evaluate_says_plainly_that_nothing_is_kept(tmp_path, capsys
     assert err.splitlines()[-1] == ("analognas evaluate: interrupted; nothing is kept: an evaluation is not "
                                     "checkpointed; rerun the command to start again")
     assert not (tmp_path / "out" / "evaluation.json").exists()
+
+
+def test_search_says_when_its_answer_scores_above_every_measured_network(tmp_path, capsys):
+    """result.json's above_table_score follows the surrogate's recorded top score; a copy of the
+    shipped surrogate with that top set far below and far above shows both outcomes."""
+    import shutil
+
+    for top, expected in ((-1e9, True), (1e9, False)):
+        sur = tmp_path / f"sur{expected}"
+        shutil.copytree(SHIPPED_RESNET, sur)
+        meta = json.loads((sur / "metadata.json").read_text())
+        meta["domain"]["acc_1d_score_max"] = top
+        (sur / "metadata.json").write_text(json.dumps(meta))
+        out_dir = tmp_path / f"out{expected}"
+        assert main(["search", "--surrogate", str(sur), "--time-budget", "1", "--population", "20",
+                     "--output", str(out_dir), "--no-progress"]) == 0
+        out = capsys.readouterr().out
+        result = json.loads((out_dir / "result.json").read_text())
+        assert result["above_table_score"] is expected
+        assert ("is above that of every network the surrogate was fitted on" in out) is expected

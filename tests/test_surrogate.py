@@ -310,8 +310,12 @@ def test_domain_is_recorded_at_fit_saved_and_read_back(tmp_path):
     archs, table = _synthetic(space, 80, seed=4)
     table["params"] = [space.num_params(a) for a in archs]
     model = AnalogSurrogate(space, params=SMALL, n_jobs=1).fit(archs, table)
+    best = float(model.predict(archs)["acc_1d"].max())  # the top score it gives a measured network
     assert model.domain_ == SurrogateDomain(space="nb201", n_rows=80, params_min=int(table["params"].min()),
-                                            params_max=int(table["params"].max()))
+                                            params_max=int(table["params"].max()),
+                                            acc_1d_score_max=pytest.approx(best))
+    assert model.domain_.above_table(best + 1e-3) and not model.domain_.above_table(best - 1e-3)
+    assert not SurrogateDomain(space="nb201").above_table(1e9)  # not recorded: no claim either way
     model.domain_ = dataclasses.replace(model.domain_, dataset="cifar10", input_shape=(3, 32, 32),
                                         cv_kendall_tau={"acc_1d": 0.5}, cv_folds=3)
     path = model.save(tmp_path / "m")
