@@ -344,9 +344,11 @@ class SurrogateAssistedSearch:
         (and their predictions)."""
         queried = self._table(state)
         surrogate = self.surrogate_factory(self.space, seed)
-        rows = np.arange(len(queried))
+        # failed trainings have no metrics to learn from (fitting on them only warns each round)
+        measured = np.flatnonzero(np.isfinite(queried[list(PREDICTED)].to_numpy(dtype=float)).all(axis=1))
+        rows = measured
         if self.bootstrap:
-            rows = np.sort(np.random.default_rng(seed).choice(len(queried), len(queried)))
+            rows = np.sort(np.random.default_rng(seed).choice(measured, len(measured)))
         surrogate.fit([state.archs[i] for i in rows], queried[list(PREDICTED)].iloc[rows].reset_index(drop=True))
         errors = self.errors(queried)
         c = self.constraints

@@ -201,3 +201,23 @@ def test_known_evaluations_are_learnt_from_never_repeated_and_not_counted():
     with pytest.raises(ValueError, match="at least 2 evaluated"):
         SurrogateAssistedSearch(space, CountingOracle(), small_surrogate, n_initial=1, n_queries=3,
                                 progress=False).run(known.iloc[:0])
+
+
+def test_failed_trainings_are_kept_but_not_fitted_on():
+    import warnings
+
+    import numpy as np
+
+    space = NB201Space()
+    known_archs = space.sample_many(8, rng=5)
+    known = CountingOracle()(known_archs).assign(arch=pd.Series(known_archs, dtype=object))
+    known.loc[[2, 5], ["acc_1d", "acc_1d_std", "avm"]] = np.nan  # two trainings that failed
+    oracle = CountingOracle()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the surrogate warns when it must drop rows itself
+        result = SurrogateAssistedSearch(space, oracle, small_surrogate, Constraints(max_avm=1.0),
+                                         n_initial=4, n_queries=4, batch_per_round=2,
+                                         search_kwargs={"population_size": 30, "iterations": 5},
+                                         seed=2, progress=False).run(known)
+    assert len(result.queried) == 12 and result.queried["acc_1d"].isna().sum() == 2
+    assert not set(oracle.asked) & set(known_archs)  # a failed network is not asked again either
