@@ -35,8 +35,8 @@ import pandas as pd
 from scipy import stats
 
 from .checks import check_int, not_allowed
-from .dataset import ResultsTable, arch_key
-from .evaluation import EvaluationConfig, evaluate_architecture
+from .dataset import DataSpec, EvalContext, EvalJob, Executor, ResultsTable, closing_executor, evaluate_job
+from .evaluation import EvaluationConfig
 from .hardware import AnalogHardware
 from .io import read_json, write_json
 from .progress import progress_bar
@@ -241,13 +241,20 @@ def _search(space: Any, surrogate: Any, budget: int, settings: ClaimSettings, in
 
 
 def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool = True,
-               data_root: str | os.PathLike | None = None) -> ClaimResult:
+              data_root: str | os.PathLike | None = None, executor: Executor | None = None) -> ClaimResult:
     """Search, train both networks per budget with every seed, and summarise (resumable:
     rerunning with the same settings continues ``output/claim.csv``).
 
     Writes ``output/claim.json`` (settings, networks), ``claim.csv`` (one row per training
     run), ``summary.csv``, ``verdict.csv`` and ``claim.png``. Unset budgets are
-    :func:`default_budgets` of the surrogate's table.
+    :func:`default_budgets` of the surrogate's table. ``executor`` (e.g.
+    :class:`analognas.distributed.DaskExecutor`) runs the trainings in parallel, as for a
+    build (same rows as here: each is seeded by its training seed); it is closed at the end if
+    it was not started before. A training that fails is a ``status="failed"`` row.
+
+    Example:
+        >>> r = run_claim(ClaimSettings.like("T.csv"), "claim")                 # doctest: +SKIP
+        >>> r.verdict[["budget", "acc_1d_gain", "target_met"]]                  # doctest: +SKIP
     """
     from search_spaces import get_space
     from surrogate.model import default_surrogate_path, domain_of
@@ -294,14 +301,22 @@ def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool
     have = set() if done.empty else set(zip(done["budget"], done["role"], done["seed"]))
     todo = [(b, role, s) for b in settings.budgets for role in ROLES for s in range(settings.n_seeds)
             if (b, role, s) not in have]
-    for budget, role, seed in progress_bar(todo, disable=not progress, desc="claim runs", unit="run"):
-        arch = space.from_dict(meta["networks"][str(budget)][role])
-        r = evaluate_architecture(space, arch, data, hardware=settings.hardware, training=settings.training,
-                                  evaluation=settings.evaluation, seed=seed)
-        table.append({"budget": budget, "role": role, "seed": seed, "arch": arch_key(space, arch),
-                      "params": r.params, "tiles": r.tiles, "acc_1d": r.acc_1d, "acc_1d_std": r.acc_1d_std,
-                      "avm": r.avm, "digital_acc": r.digital_acc, "status": r.status, "reason": r.reason,
-                      "wall_time_s": r.wall_time_s})
+    ctx = EvalContext(space, settings.hardware, settings.training, settings.evaluation, seed=settings.search_seed)
+    # a job per training run, seeded by its training seed; the index finds its run again
+    jobs = [EvalJob(i, meta["networks"][str(b)][role], s) for i, (b, role, s) in enumerate(todo)]
+    if executor is None:
+        rows = (evaluate_job(ctx, job, data) for job in jobs)
+    else:
+        spec = DataSpec(settings.dataset, settings.n_train, settings.n_test,
+                        None if data_root is None else str(data_root))
+        rows = executor.run(ctx, jobs, spec)
+    with closing_executor(executor), progress_bar(total=len(jobs), disable=not progress, desc="claim runs",
+                                                  unit="run") as bar:
+        for row in rows:
+            budget, role, seed = todo[row["index"]]
+            table.append({"budget": budget, "role": role, "seed": seed,
+                          **{c: row[c] for c in COLUMNS if c not in ("budget", "role", "seed")}})
+            bar.update(1)
     runs = table.read()
     summary, verdict = summarize_claim(runs, settings.min_gain)
     summary.to_csv(out / "summary.csv", index=False)

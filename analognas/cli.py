@@ -913,7 +913,8 @@ def cmd_bench_claim(args: argparse.Namespace) -> int:
         hardware, training, evaluation = _configs_from_args(args)
         settings = ClaimSettings(dataset=args.dataset, n_train=args.n_train, n_test=args.n_test, hardware=hardware,
                                  training=training, evaluation=evaluation, **search)
-    result = run_claim(settings, args.output, progress=not args.no_progress, data_root=args.data_root)
+    result = run_claim(settings, args.output, progress=not args.no_progress, data_root=args.data_root,
+                       executor=_executor(args))
     for budget, nets in result.networks.items():
         sur = nets.get("surrogate") or {}
         domain = sur.get("domain") or {}
@@ -945,6 +946,7 @@ def add_claim_command(bench: Any) -> None:
     p.add_argument("--iterations", type=_positive_int, help="search generations (default 100)")
     p.add_argument("--population", type=_positive_int, help="search population (default 200)")
     p.add_argument("--output", default="analognas-claim", help="output folder (default analognas-claim)")
+    _add_executor(p)
     p.add_argument("--no-progress", action="store_true")
     _add_training(p)
     _add_hardware(p)

@@ -97,3 +97,21 @@ def test_bench_claim_cli_says_which_surrogate_found_each_network(tmp_path, capsy
     assert (f"budget 20,000: found by the surrogate in {default_surrogate_path('resnet_like')}, fitted on "
             f"{domain.n_rows} networks of {domain.table}; reference ResNet-8 (8 channels)") in out
     assert "met at" in out and "(--quick: checks the machinery, not the claim)" in out
+
+
+def test_a_claim_on_dask_workers_gives_the_serial_rows(tmp_path):
+    pytest.importorskip("distributed")
+    from analognas.distributed import DaskExecutor
+
+    settings = dataclasses.replace(
+        ClaimSettings.quick(), budgets=(20_000,), n_seeds=2, iterations=2, population_size=10, n_train=150,
+        n_test=80, training=TrainingConfig(pretrain_epochs=1, epochs=1, batch_size=64, num_threads=1),
+        evaluation=EvaluationConfig(n_reps=2))
+    serial = run_claim(settings, tmp_path / "serial", progress=False).runs
+    executor = DaskExecutor(n_workers=2, threads_per_worker=1, processes=True)
+    parallel = run_claim(settings, tmp_path / "dask", progress=False, executor=executor).runs
+    assert not executor.started  # started and closed by the claim
+    key = ["budget", "role", "seed"]
+    metrics = ["arch", "params", "acc_1d", "acc_1d_std", "avm", "digital_acc", "status"]
+    pd.testing.assert_frame_equal(parallel.sort_values(key).reset_index(drop=True)[key + metrics],
+                                  serial.sort_values(key).reset_index(drop=True)[key + metrics])
