@@ -654,6 +654,17 @@ def _add_executor(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
 
 
+def _tau_table(rows: dict[str, tuple[dict[str, float], dict[str, float]]], with_sd: bool) -> str:
+    """Lines of a tau table: a header of metrics, then per model its mean (and ``± sd``) per metric."""
+    width = 16 if with_sd else 12
+    metrics = list(next(iter(rows.values()))[0])
+    lines = [f"  {'':32s}" + "".join(f"{t:>{width}s}" for t in metrics)]
+    for name, (mean, sd) in rows.items():
+        cells = (f"{mean[t]:.3f}" + (f" ± {sd[t]:.3f}" if with_sd else "") for t in metrics)
+        lines.append(f"  {name:32s}" + "".join(f"{c:>{width}s}" for c in cells))
+    return "\n".join(lines)
+
+
 @command("surrogate train")
 def cmd_surrogate_train(args: argparse.Namespace) -> int:
     from analognas.sweep import read_tables
@@ -690,15 +701,9 @@ def cmd_surrogate_train(args: argparse.Namespace) -> int:
                   if args.cv_repeats > 1 else "")
         print(f"{args.cv}-fold cross-validated Kendall tau (identical networks share a fold{splits}"
               + ("; over the rows of all tables, so it also scores the order across hardware):" if several else "):"))
-
-        def row(name: str, mean: dict[str, float], sd: dict[str, float]) -> str:
-            width = 16 if args.cv_repeats > 1 else 12
-            cells = (f"{mean[t]:.3f}" + (f" ± {sd[t]:.3f}" if args.cv_repeats > 1 else "") for t in taus)
-            return f"  {name:32s}" + "".join(f"{c:>{width}s}" for c in cells)
-
-        print(f"  {'':32s}" + "".join(f"{t:>{16 if args.cv_repeats > 1 else 12}s}" for t in taus))
-        print(row("this surrogate", taus, taus_sd))
-        print(row("plain XGBoost, raw encoding" + (" only" if several else ""), baseline, baseline_sd))
+        print(_tau_table({"this surrogate": (taus, taus_sd),
+                          "plain XGBoost, raw encoding" + (" only" if several else ""): (baseline, baseline_sd)},
+                         with_sd=args.cv_repeats > 1))
     model.fit(archs, table, hardware=hardware)
     several_splits = bool(args.cv) and args.cv_repeats > 1
     model.domain_ = dataclasses.replace(model.domain_, table=results, n_averaged=repeated or None,
