@@ -267,9 +267,12 @@ def test_search_output_is_checked_before_the_work_and_never_replaced(tmp_path, c
 
 def test_interrupted_search_saves_the_history_and_best_so_far(tmp_path):
     env = {"OMP_NUM_THREADS": "1", "PATH": "", "PYTHONUNBUFFERED": "1"}
+    # a Ctrl-C at a terminal: SIGINT's default action restored in the child, since a runner started
+    # in the background (`nohup ... &`) passes SIGINT on ignored, and Python then never raises
+    # KeyboardInterrupt
     proc = subprocess.Popen([sys.executable, "-m", "analognas.cli", "search", "--time-budget", "120",
                              "--output", str(tmp_path)], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
-                            env=env)
+                            env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = b""
     # the bar's postfix appears once the first population is scored (a fixed sleep is too
     # short on a loaded machine)
