@@ -285,7 +285,7 @@ def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool
             surrogate = AnalogSurrogate.load(surrogate_path, space=space)
         found = _search(space, surrogate, budget, settings, data.input_shape, data.num_classes)
         name, ref, _ = reference_resnet(space, budget, data.input_shape, data.num_classes)
-        domain = domain_of(surrogate_path)
+        domain = surrogate.domain_
         meta["networks"][key] = {"found": found.best.to_dict(), "reference": ref.to_dict(), "reference_name": name,
                                  "search_feasible": bool(found.feasible),
                                  "found_acc_1d_score": float(found.best_prediction["acc_1d"]),

@@ -691,6 +691,7 @@ def cmd_surrogate_train(args: argparse.Namespace) -> int:
         from surrogate.folds import plain_xgboost_taus, repeated_taus
 
         # before fitting: what the saved model's setting achieves on networks it has not seen
+        with_sd = args.cv_repeats > 1
         seeds = range(args.seed, args.seed + args.cv_repeats)
         taus, taus_sd = repeated_taus(
             lambda s: model.cross_validate(archs, table, cv=args.cv, seed=s, hardware=hardware), seeds)
@@ -698,14 +699,14 @@ def cmd_surrogate_train(args: argparse.Namespace) -> int:
             lambda s: plain_xgboost_taus(space, archs, table, cv=args.cv, seed=s), seeds)
         several = len(set(tables.hardware_keys)) > 1
         splits = (f"; mean and sd over {args.cv_repeats} fold splits, seeds {seeds.start}-{seeds.stop - 1}"
-                  if args.cv_repeats > 1 else "")
+                  if with_sd else "")
         print(f"{args.cv}-fold cross-validated Kendall tau (identical networks share a fold{splits}"
               + ("; over the rows of all tables, so it also scores the order across hardware):" if several else "):"))
         print(_tau_table({"this surrogate": (taus, taus_sd),
                           "plain XGBoost, raw encoding" + (" only" if several else ""): (baseline, baseline_sd)},
-                         with_sd=args.cv_repeats > 1))
+                         with_sd=with_sd))
     model.fit(archs, table, hardware=hardware)
-    several_splits = bool(args.cv) and args.cv_repeats > 1
+    several_splits = bool(args.cv) and args.cv_repeats > 1  # one split has no sd to record
     model.domain_ = dataclasses.replace(model.domain_, table=results, n_averaged=repeated or None,
                                         cv_kendall_tau=taus, cv_folds=args.cv or None,
                                         cv_repeats=args.cv_repeats if several_splits else None,

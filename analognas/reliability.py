@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .checks import not_allowed
 from .dataset import DatasetBuilder, EvalJob, arch_seed, closing_executor, provenance_path, read_results
 from .progress import progress_bar
 from .evaluation import EvaluationConfig
@@ -189,10 +190,10 @@ def retest(results: str | os.PathLike, n: int | None = 12, seed: int = 1, output
 
     results = Path(results)
     if not results.is_file():
-        raise ValueError(f"results={str(results)!r} is not allowed; allowed: an existing results table (no such file)")
+        raise not_allowed("results", str(results), "an existing results table (no such file)")
     if not provenance_path(results).is_file():
-        raise ValueError(f"results={str(results)!r} is not allowed; allowed: a table with its provenance file "
-                         f"({provenance_path(results).name}), which says how to measure its networks again")
+        raise not_allowed("results", str(results), f"a table with its provenance file ({provenance_path(results).name}), "
+                          "which says how to measure its networks again")
     prov = read_json(provenance_path(results))
     settings = prov["settings"]
     if seed == settings["seed"]:
