@@ -291,6 +291,8 @@ def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool
                                  "found_acc_1d_score": float(found.best_prediction["acc_1d"]),
                                  "found_above_table_score": bool(domain is not None
                                                                  and domain.above_table(found.best_prediction["acc_1d"])),
+                                 # does the surrogate order the pair as the trainings below will?
+                                 "reference_acc_1d_score": float(surrogate.predict([ref])["acc_1d"].iloc[0]),
                                  # which surrogate found it: a later refit of the same folder would find another
                                  "surrogate": {"path": str(surrogate_path),
                                                "domain": None if domain is None else domain.to_dict()}}

@@ -654,13 +654,14 @@ def _add_executor(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
 
 
-def _tau_table(rows: dict[str, tuple[dict[str, float], dict[str, float]]], with_sd: bool) -> str:
-    """Lines of a tau table: a header of metrics, then per model its mean (and ``± sd``) per metric."""
+def _tau_table(rows: dict[str, tuple[dict[str, float], dict[str, float] | None]], with_sd: bool) -> str:
+    """Lines of a tau table: a header of metrics, then per row its mean (and ``± sd`` where the
+    row has one) per metric."""
     width = 16 if with_sd else 12
     metrics = list(next(iter(rows.values()))[0])
     lines = [f"  {'':32s}" + "".join(f"{t:>{width}s}" for t in metrics)]
     for name, (mean, sd) in rows.items():
-        cells = (f"{mean[t]:.3f}" + (f" ± {sd[t]:.3f}" if with_sd else "") for t in metrics)
+        cells = (f"{mean[t]:.3f}" + ((f" ± {sd[t]:.3f}" if sd else " " * 8) if with_sd else "") for t in metrics)
         lines.append(f"  {name:32s}" + "".join(f"{c:>{width}s}" for c in cells))
     return "\n".join(lines)
 
@@ -673,7 +674,8 @@ def cmd_surrogate_train(args: argparse.Namespace) -> int:
     from surrogate.model import MODEL_FILES
 
     space = get_space(args.space)
-    tables = read_tables(args.results, space).averaged()
+    runs = read_tables(args.results, space)
+    tables = runs.averaged()
     results = ", ".join(tables.paths)
     repeated = int((tables.frame["runs"] > 1).sum())
     if repeated:
@@ -686,8 +688,9 @@ def cmd_surrogate_train(args: argparse.Namespace) -> int:
     model = AnalogSurrogate(space, params=params, seed=args.seed)
     if args.tune:
         model.tune(archs, table, n_trials=args.tune, seed=args.seed, hardware=hardware)
-    taus = taus_sd = baseline = None
+    taus = taus_sd = baseline = ceiling = None
     if args.cv:
+        from analognas.reliability import tau_ceilings
         from surrogate.folds import plain_xgboost_taus, repeated_taus
 
         # before fitting: what the saved model's setting achieves on networks it has not seen
@@ -702,16 +705,23 @@ def cmd_surrogate_train(args: argparse.Namespace) -> int:
                   if with_sd else "")
         print(f"{args.cv}-fold cross-validated Kendall tau (identical networks share a fold{splits}"
               + ("; over the rows of all tables, so it also scores the order across hardware):" if several else "):"))
-        print(_tau_table({"this surrogate": (taus, taus_sd),
-                          "plain XGBoost, raw encoding" + (" only" if several else ""): (baseline, baseline_sd)},
-                         with_sd=with_sd))
+        rows = {"this surrogate": (taus, taus_sd),
+                "plain XGBoost, raw encoding" + (" only" if several else ""): (baseline, baseline_sd)}
+        ceiling = tau_ceilings(runs, tuple(taus)) if repeated else None
+        if ceiling is not None:
+            rows["ceiling: a perfect model"] = (ceiling, None)
+        print(_tau_table(rows, with_sd=with_sd))
+        if ceiling is not None:
+            print("  (the ceiling: what ranking each network's true value would score against these values, "
+                  f"given the noise between the runs of the {repeated} networks measured twice)")
     model.fit(archs, table, hardware=hardware)
     several_splits = bool(args.cv) and args.cv_repeats > 1  # one split has no sd to record
     model.domain_ = dataclasses.replace(model.domain_, table=results, n_averaged=repeated or None,
                                         cv_kendall_tau=taus, cv_folds=args.cv or None,
                                         cv_repeats=args.cv_repeats if several_splits else None,
                                         cv_kendall_tau_sd=taus_sd if several_splits else None,
-                                        cv_baseline_kendall_tau=baseline, **tables.task)
+                                        cv_baseline_kendall_tau=baseline, cv_tau_ceiling=ceiling,
+                                        **tables.task)
     model.save(args.output)
     print(f"surrogate for {space.name} fitted on {model.domain_.describe()} -> {args.output}")
     if model.hardware_features_ is not None and model.hardware_features_.names:
@@ -926,7 +936,9 @@ def cmd_bench_claim(args: argparse.Namespace) -> int:
         domain = sur.get("domain") or {}
         print(f"budget {int(budget):,}: found by the surrogate in {sur.get('path', '(not recorded)')}"
               + (f", fitted on {domain['n_rows']} networks of {domain['table']}" if domain.get("n_rows") else "")
-              + f"; reference {nets['reference_name']}")
+              + f"; reference {nets['reference_name']}"
+              + (f"; surrogate's acc_1d score: found {nets['found_acc_1d_score']:.1f}, reference "
+                 f"{nets['reference_acc_1d_score']:.1f}" if "reference_acc_1d_score" in nets else ""))
     print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(result.verdict.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     met = int(result.verdict["target_met"].sum())

@@ -26,7 +26,10 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +37,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .checks import not_allowed
+from .checks import check_int, not_allowed
 from .dataset import DatasetBuilder, EvalJob, arch_seed, closing_executor, provenance_path, read_results
 from .progress import progress_bar
 from .evaluation import EvaluationConfig
 from .hardware import AnalogHardware
 from .io import read_json
+from .sweep import ResultsTables
 from .training import TrainingConfig
 
 #: the metrics whose reliability is reported
@@ -117,6 +121,69 @@ def icc_interval(x: Any, level: float = 0.95, average: bool = False) -> tuple[fl
     return (float((fl - 1) / (fl + k - 1)), float((fu - 1) / (fu + k - 1)))
 
 
+def variance_components(x: Any) -> tuple[float, float]:
+    """(sd between networks, sd of the noise) of an (n networks x k measurements) array, from
+    the one-way mean squares: ``sqrt((MSB - MSW) / k)`` (0 when negative) and ``sqrt(MSW)``.
+
+    Example:
+        >>> between, noise = variance_components([[1.0, 1.2], [2.0, 2.2], [3.0, 3.2]])
+        >>> round(between, 3), round(noise, 3)
+        (0.995, 0.141)
+    """
+    x = _check_matrix(x)
+    msb, msw = _mean_squares(x)
+    return float(np.sqrt(max(msb - msw, 0.0) / x.shape[1])), float(np.sqrt(msw))
+
+
+def tau_ceiling(sd_between: float, sd_noise: float, runs: Sequence[int]) -> float:
+    """The Kendall tau that a perfect predictor reaches against a table's measured values: the
+    expected tau between each network's true value and the mean of its ``runs[i]`` measured
+    runs, when true values spread normally with ``sd_between`` and each run adds independent
+    normal noise of ``sd_noise``. No surrogate can expect to rank the table better.
+
+    Per pair of networks with k and l runs the two differences are bivariate normal with
+    correlation rho = sqrt(2 sb^2 / (2 sb^2 + sn^2 (1/k + 1/l))), and their signs agree with
+    probability 1/2 + asin(rho)/pi (Sheppard's formula), so the pair's expected tau is
+    (2/pi) asin(rho); the result is the mean over all pairs. With one count k for every
+    network it is (2/pi) asin(sqrt(ICC(1,k))).
+
+    Example:
+        >>> round(tau_ceiling(1.0, 1.0, [1] * 50), 3)   # ICC 0.5: even a perfect model scores 0.5
+        0.5
+        >>> round(tau_ceiling(1.0, 1.0, [2] * 50), 3)   # two runs per network raise the ceiling
+        0.608
+    """
+    counts = Counter(int(check_int("runs", k, 1)) for k in runs)
+    if sd_between < 0 or sd_noise < 0:
+        raise not_allowed("sd_between, sd_noise", (sd_between, sd_noise), "standard deviations >= 0")
+    if sum(counts.values()) < 2 or sd_between == 0:
+        return float("nan")  # no pair, or nothing to rank
+    total = weight = 0.0
+    for k, l in itertools.combinations_with_replacement(sorted(counts), 2):
+        pairs = counts[k] * (counts[k] - 1) / 2 if k == l else counts[k] * counts[l]
+        rho = np.sqrt(2 * sd_between**2 / (2 * sd_between**2 + sd_noise**2 * (1 / k + 1 / l)))
+        total += pairs * 2 / np.pi * np.arcsin(rho)
+        weight += pairs
+    return float(total / weight)
+
+
+def tau_ceilings(tables: ResultsTables, metrics: Sequence[str] = METRICS) -> dict[str, float] | None:
+    """:func:`tau_ceiling` per metric of ``tables`` (one or more results tables on the same
+    networks, e.g. a table and its retest side table), with the noise estimated from the
+    networks they measure twice; None when fewer than 3 networks are measured twice.
+
+    Example:
+        >>> tau_ceilings(read_tables(["t.csv", "t.retest-seed1.csv"]))["avm"]   # doctest: +SKIP
+    """
+    out = {}
+    for m in metrics:
+        pairs, runs = tables.repeats(m)
+        if len(pairs) < 3:
+            return None
+        out[m] = tau_ceiling(*variance_components(pairs), runs)
+    return out
+
+
 def reliability(first: pd.DataFrame, second: pd.DataFrame, metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
     """Per metric: networks measured twice (n), ICC(1,1) with its 95 % interval, ICC(1,2) (the
     reliability of the mean of the two runs, ``icc_mean``) with its interval, Pearson's r, and
@@ -140,14 +207,12 @@ def reliability(first: pd.DataFrame, second: pd.DataFrame, metrics: tuple[str, .
         x = x[np.isfinite(x).all(axis=1)]
         row: dict[str, Any] = {"metric": m, "n": len(x)}
         if len(x) >= 2:
-            msb, msw = _mean_squares(x)
             row["icc"] = icc_1_1(x)
             row["icc_low"], row["icc_high"] = icc_interval(x)
             row["icc_mean"] = icc_1_k(x)
             row["icc_mean_low"], row["icc_mean_high"] = icc_interval(x, average=True)
             row["pearson"] = float(np.corrcoef(x[:, 0], x[:, 1])[0, 1]) if x.std(axis=0).min() > 0 else float("nan")
-            row["sd_between"] = float(np.sqrt(max(msb - msw, 0.0) / 2))
-            row["sd_noise"] = float(np.sqrt(msw))
+            row["sd_between"], row["sd_noise"] = variance_components(x)
         out.append(row)
     return pd.DataFrame(out, columns=["metric", "n", "icc", "icc_low", "icc_high", "icc_mean", "icc_mean_low",
                                       "icc_mean_high", "pearson", "sd_between", "sd_noise"])

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .dataset import provenance_path, read_results, settings_differences
@@ -90,25 +91,53 @@ class ResultsTables:
             >>> t.frame["runs"].max()                                            # doctest: +SKIP
             2
         """
-        from surrogate.folds import network_groups
-
         frame = self.frame.reset_index(drop=True)
         if frame.empty:
             return dataclasses.replace(self, frame=frame.assign(runs=pd.Series(dtype=int)))
-        setting = dict(zip(self.paths, self.hardware_keys))
-        # a run stands for its setting's first table, so row_hardware still maps each row
-        first_table: dict[str, str] = {}
-        for path, key in setting.items():
-            first_table.setdefault(key, path)
-        keys = pd.Series([f"{first_table[setting[t]]}\n{g!r}"
-                          for t, g in zip(frame["table"], network_groups(self.space, list(frame["arch"])))])
+        keys = self.network_keys()
         metrics = measured_columns(frame)
         first = (~keys.duplicated()).to_numpy()
         out = frame[first].reset_index(drop=True)
         out[metrics] = frame[metrics].groupby(keys, sort=False).mean().loc[keys[first]].to_numpy()
         out["runs"] = keys.value_counts().loc[keys[first]].to_numpy()
-        out["table"] = [first_table[setting[t]] for t in out["table"]]
+        first_table = self._first_tables()
+        out["table"] = [first_table[t] for t in out["table"]]
         return dataclasses.replace(self, frame=out)
+
+    def _first_tables(self) -> dict[str, str]:
+        """Each table -> the first table on its hardware setting (a run stands for it, so that
+        ``row_hardware`` still maps each averaged row)."""
+        first: dict[str, str] = {}
+        for path, key in zip(self.paths, self.hardware_keys):
+            first.setdefault(key, path)
+        return {path: first[key] for path, key in zip(self.paths, self.hardware_keys)}
+
+    def network_keys(self) -> pd.Series:
+        """One label per row of ``frame`` (by position): equal for runs of the same network on
+        the same hardware setting, the rows that :meth:`averaged` merges."""
+        from surrogate.folds import network_groups
+
+        first_table = self._first_tables()
+        return pd.Series([f"{first_table[t]}\n{g!r}" for t, g in
+                          zip(self.frame["table"], network_groups(self.space, list(self.frame["arch"])))],
+                         dtype=object)
+
+    def repeats(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """The networks measured more than once, as an (n networks x 2) array of ``metric``'s
+        first two runs (rows where it is missing left out), and every network's number of runs
+        with a value: the input of :func:`analognas.reliability.variance_components` and
+        :func:`analognas.reliability.tau_ceiling`.
+
+        Example:
+            >>> pairs, runs = read_tables(["t.csv", "t.retest-seed1.csv"]).repeats("avm")  # doctest: +SKIP
+        """
+        values = pd.to_numeric(self.frame[metric], errors="coerce").to_numpy(dtype=float)
+        runs: dict[str, list[float]] = {}
+        for key, value in zip(self.network_keys(), values):
+            if np.isfinite(value):
+                runs.setdefault(key, []).append(float(value))
+        pairs = np.array([v[:2] for v in runs.values() if len(v) > 1], dtype=float).reshape(-1, 2)
+        return pairs, np.array([len(v) for v in runs.values()], dtype=int)
 
 
 def _settings(path: str) -> dict[str, Any] | None:

@@ -44,6 +44,10 @@ class SurrogateDomain:
         cv_baseline_kendall_tau: the same for a plain XGBoost regressor with default
             parameters on the raw encoding, same folds: what the surrogate's features and
             settings add.
+        cv_tau_ceiling: per metric, the tau a perfect model would expect against the table's
+            values, given the measurement noise its repeated runs show
+            (:func:`analognas.reliability.tau_ceilings`); None when too few networks were
+            measured twice to tell.
         acc_1d_score_max: the highest acc_1d ranking score the fitted surrogate gives a network
             of its table; a candidate scored above it is predicted better than every measured
             network (where a search most often exploits the model's extrapolation).
@@ -66,6 +70,7 @@ class SurrogateDomain:
     cv_repeats: int | None = None
     cv_kendall_tau_sd: dict[str, float] | None = None
     cv_baseline_kendall_tau: dict[str, float] | None = None
+    cv_tau_ceiling: dict[str, float] | None = None
     acc_1d_score_max: float | None = None
     hardware: tuple[dict[str, Any], ...] | None = None
 

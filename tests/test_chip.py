@@ -11,6 +11,7 @@ from analognas import AnalogHardware
 from analognas.cli import default_surrogate_path, main
 from analognas.dataset import TABLE_FORMAT, ResultsTable, arch_key, sample_architectures
 from analognas.io import write_json
+from analognas.reliability import tau_ceiling, variance_components
 from analognas.sweep import read_tables
 from search_spaces import NB201Space, ResNetLikeSpace
 from surrogate import AnalogSurrogate, kendall_tau
@@ -222,6 +223,13 @@ def test_repeated_runs_on_one_hardware_are_averaged(sweep, tmp_path, capsys):
     assert "across hardware" not in out  # one setting: the taus do not score an order across settings
     domain = AnalogSurrogate.load(tmp_path / "s").domain_
     assert domain.n_rows == len(archs) and domain.n_averaged == 10
+    # the noise between the two runs bounds the tau any model can reach: acc_1d differs by
+    # 3 points between them, so below 1; acc_1d_std and avm repeat exactly, so 1
+    assert "ceiling: a perfect model" in out and "of the 10 networks measured twice" in out
+    pairs, runs = read_tables([paths[1], rerun]).repeats("acc_1d")
+    assert pairs.shape == (10, 2) and sorted(runs) == [1] * (len(archs) - 10) + [2] * 10
+    assert domain.cv_tau_ceiling["acc_1d"] == pytest.approx(tau_ceiling(*variance_components(pairs), runs))
+    assert 0 < domain.cv_tau_ceiling["acc_1d"] < 1 and domain.cv_tau_ceiling["avm"] == pytest.approx(1.0)
     assert f"{len(archs)} networks (10 of them the mean of several runs)" in domain.describe()
 
 

@@ -67,6 +67,12 @@ def test_a_quick_claim_run_writes_its_outputs_and_resumes(tmp_path):
     assert recorded["domain"] == domain.to_dict()
     net = result.networks["20000"]
     assert net["found_above_table_score"] == domain.above_table(net["found_acc_1d_score"])
+    # the surrogate's score of the reference, to set beside what the trainings measure
+    from surrogate import AnalogSurrogate
+    model = AnalogSurrogate.load(default_surrogate_path("resnet_like"))
+    ref = model.space.validate(net["reference"])
+    assert net["reference_acc_1d_score"] == pytest.approx(float(model.predict([ref])["acc_1d"].iloc[0]))
+    assert net["reference_acc_1d_score"] != pytest.approx(net["found_acc_1d_score"])
     for name in ("claim.json", "claim.csv", "summary.csv", "verdict.csv", "claim.png"):
         assert (tmp_path / name).is_file()
     again = run_claim(settings, tmp_path, progress=False)  # nothing left to run
@@ -95,7 +101,8 @@ def test_bench_claim_cli_says_which_surrogate_found_each_network(tmp_path, capsy
     out = capsys.readouterr().out
     domain = domain_of(default_surrogate_path("resnet_like"))
     assert (f"budget 20,000: found by the surrogate in {default_surrogate_path('resnet_like')}, fitted on "
-            f"{domain.n_rows} networks of {domain.table}; reference ResNet-8 (8 channels)") in out
+            f"{domain.n_rows} networks of {domain.table}; reference ResNet-8 (8 channels); "
+            "surrogate's acc_1d score: found ") in out
     assert "met at" in out and "(--quick: checks the machinery, not the claim)" in out
 
 

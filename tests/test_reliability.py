@@ -11,8 +11,10 @@ import pytest
 from _build_script import DATA, EVALUATION, SPACE, TRAINING
 from analognas.dataset import build_dataset, provenance_path, read_results
 from analognas.provenance import check_provenance
-from analognas.reliability import icc_1_1, icc_1_k, icc_interval, reliability, retest
+from analognas.reliability import (icc_1_1, icc_1_k, icc_interval, reliability, retest, tau_ceiling,
+                                   variance_components)
 from analognas.sweep import read_tables
+from surrogate.metrics import kendall_tau
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges; their ICC(1,1) is .17
 SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]])
@@ -40,6 +42,47 @@ def _two_measurements(n, signal_sd, noise_sd, seed):
     rng = np.random.default_rng(seed)
     truth = 80 + signal_sd * rng.standard_normal(n)
     return truth[:, None] + noise_sd * rng.standard_normal((n, 2))
+
+
+def _oracle_tau(runs, signal_sd, noise_sd, seed):
+    """Kendall tau between simulated true values and the mean of each network's runs."""
+    rng = np.random.default_rng(seed)
+    truth = signal_sd * rng.standard_normal(len(runs))
+    measured = truth + noise_sd * rng.standard_normal(len(runs)) / np.sqrt(runs)
+    return kendall_tau(truth, measured)
+
+
+def _ceiling_ignoring_runs(sd_between, sd_noise, runs):
+    """A plausible wrong ceiling: one run's reliability for every network, the repeats ignored."""
+    return 2 / np.pi * np.arcsin(np.sqrt(sd_between**2 / (sd_between**2 + sd_noise**2)))
+
+
+@pytest.mark.parametrize("signal_sd, noise_sd", [(1.0, 1.0), (3.4, 3.2), (1.0, 0.3)])
+def test_tau_ceiling_is_the_tau_of_a_perfect_model_against_noisy_runs(signal_sd, noise_sd):
+    # a table like the shipped one: most networks measured once, some twice, a few three times
+    runs = np.array([1] * 200 + [2] * 80 + [3] * 20)
+    simulated = np.mean([_oracle_tau(runs, signal_sd, noise_sd, seed) for seed in range(40)])
+    assert tau_ceiling(signal_sd, noise_sd, runs) == pytest.approx(simulated, abs=0.01)
+    # the test's power: a ceiling that ignores the repeated runs misses by more than 0.01
+    if noise_sd > 0.5:
+        assert abs(_ceiling_ignoring_runs(signal_sd, noise_sd, runs) - simulated) > 0.02
+    # one count for all: (2/pi) asin(sqrt(ICC(1,k)))
+    for k in (1, 2):
+        icc = signal_sd**2 / (signal_sd**2 + noise_sd**2 / k)
+        assert tau_ceiling(signal_sd, noise_sd, [k] * 30) == pytest.approx(2 / np.pi * np.arcsin(np.sqrt(icc)))
+
+
+def test_tau_ceiling_from_measured_pairs_and_its_limits():
+    x = _two_measurements(3000, 2.0, 1.0, 3)
+    between, noise = variance_components(x)
+    assert between == pytest.approx(2.0, rel=0.05) and noise == pytest.approx(1.0, rel=0.05)
+    assert tau_ceiling(1.0, 0.0, [1, 1, 1]) == pytest.approx(1.0) # no noise: a perfect model ranks perfectly
+    assert np.isnan(tau_ceiling(0.0, 1.0, [1, 1, 1]))  # no spread between networks: nothing to rank
+    assert np.isnan(tau_ceiling(1.0, 1.0, [2]))  # one network: no pair
+    with pytest.raises(ValueError, match="runs=0 is not allowed"):
+        tau_ceiling(1.0, 1.0, [1, 0])
+    with pytest.raises(ValueError, match=r"sd_between, sd_noise=\(-1.0, 1.0\) is not allowed"):
+        tau_ceiling(-1.0, 1.0, [1, 1])
 
 
 def test_icc_is_the_share_of_variance_between_networks():
