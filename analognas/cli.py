@@ -904,7 +904,8 @@ def cmd_dataset_retest(args: argparse.Namespace) -> int:
                     executor=_executor(args))
     print(f"{result.path}: {len(result.table)} networks of {args.results} measured again (seed {args.seed})")
     print("test-retest reliability, ICC(1,1) = share of variance between networks in one run; "
-          "icc_mean = ICC(1,2), that of the mean of both runs:")
+          "icc_mean = ICC(1,2), that of the mean of both runs; tau_ceiling(_mean) = the Kendall tau a perfect "
+          "model could expect against one run (the mean of both) per network:")
     print(result.reliability.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
 

@@ -186,8 +186,10 @@ def tau_ceilings(tables: ResultsTables, metrics: Sequence[str] = METRICS) -> dic
 
 def reliability(first: pd.DataFrame, second: pd.DataFrame, metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
     """Per metric: networks measured twice (n), ICC(1,1) with its 95 % interval, ICC(1,2) (the
-    reliability of the mean of the two runs, ``icc_mean``) with its interval, Pearson's r, and
-    the between-network and noise standard deviations (from the mean squares).
+    reliability of the mean of the two runs, ``icc_mean``) with its interval, Pearson's r, the
+    between-network and noise standard deviations (from the mean squares), and the Kendall tau
+    a perfect model could expect on a table of one run per network (``tau_ceiling``) or of the
+    mean of two (``tau_ceiling_mean``; :func:`tau_ceiling`).
 
     ``first`` and ``second`` are results tables (``read_results``) whose rows are paired by
     ``index``; a pair whose networks differ raises ValueError, and failed measurements drop out.
@@ -213,9 +215,13 @@ def reliability(first: pd.DataFrame, second: pd.DataFrame, metrics: tuple[str, .
             row["icc_mean_low"], row["icc_mean_high"] = icc_interval(x, average=True)
             row["pearson"] = float(np.corrcoef(x[:, 0], x[:, 1])[0, 1]) if x.std(axis=0).min() > 0 else float("nan")
             row["sd_between"], row["sd_noise"] = variance_components(x)
+            # what any model could expect on a table of one run, or of the mean of two, per network
+            row["tau_ceiling"] = tau_ceiling(row["sd_between"], row["sd_noise"], [1] * len(x))
+            row["tau_ceiling_mean"] = tau_ceiling(row["sd_between"], row["sd_noise"], [2] * len(x))
         out.append(row)
     return pd.DataFrame(out, columns=["metric", "n", "icc", "icc_low", "icc_high", "icc_mean", "icc_mean_low",
-                                      "icc_mean_high", "pearson", "sd_between", "sd_noise"])
+                                      "icc_mean_high", "pearson", "sd_between", "sd_noise", "tau_ceiling",
+                                      "tau_ceiling_mean"])
 
 
 @dataclasses.dataclass

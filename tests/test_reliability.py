@@ -108,6 +108,10 @@ def test_reliability_pairs_rows_by_index_and_reports_each_metric():
     assert rel.loc["acc_1d", "icc"] > 0.9 and abs(rel.loc["avm", "icc"]) < 0.35
     assert rel.loc["avm", "n"] == 49 and rel.loc["acc_1d", "n"] == 50
     assert rel.loc["acc_1d", "sd_between"] == pytest.approx(2.0, rel=0.3)
+    # the ceilings: (2/pi) asin(sqrt(reliability)) of one run and of the mean of two
+    for col, icc in (("tau_ceiling", "icc"), ("tau_ceiling_mean", "icc_mean")):
+        assert rel.loc["acc_1d", col] == pytest.approx(2 / np.pi * np.arcsin(np.sqrt(rel.loc["acc_1d", icc])))
+    assert rel.loc["acc_1d", "tau_ceiling"] < rel.loc["acc_1d", "tau_ceiling_mean"] < 1
     second.loc[0, "arch_json"] = "other"
     with pytest.raises(ValueError, match=r"indices \[0\] hold different networks"):
         reliability(first, second)
