@@ -214,12 +214,13 @@ class EvolutionarySearch(SearchStrategy):
         rng = as_rng(self.seed)
         sampler = Sampler(self.space, self.constraints.max_params)
         iterations = self.max_generations
-        # with a budget, the bar counts seconds: the budget is what ends the run
+        # with a budget, the bar counts seconds: the budget is what ends the run; tqdm puts
+        # the ", " before a postfix itself
         bar = progress_bar(total=self.time_budget_s if math.isinf(iterations) else iterations,
                    disable=not self.progress, desc="evolution", leave=False,
                    maxinterval=float("inf"),  # no redraws between generations: _show draws
                    unit="s" if math.isinf(iterations) else "it",
-                   bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{postfix}]" if math.isinf(iterations) else None)
+                   bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if math.isinf(iterations) else None)
         generation, stop, interrupted = 0, "", False
         population = np.empty(0, dtype=np.int64)
         try:
@@ -390,7 +391,7 @@ class EvolutionarySearch(SearchStrategy):
         # value shown is the objective the search maximises (see Objective), under its name
         best = archive.order(population)[0]
         bar.set_postfix({f"best {archive.objective.name}": f"{archive.col('objective')[best]:.4g}",
-                         "feasible": bool(archive.col("violation")[best] == 0), "scored": len(archive)},
+                         "feasible": "yes" if archive.col("violation")[best] == 0 else "no", "scored": len(archive)},
                         refresh=False)
         bar.refresh()
         bar.last_print_t = time.time()  # tqdm's clock

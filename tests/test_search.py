@@ -339,6 +339,15 @@ def test_progress_bar_names_the_objective_it_shows(capsys):
     assert "z(acc_1d score) - z(log acc_1d_std)" in Objective("acc_1d/std").formula
 
 
+def test_timed_progress_bar_reads_as_words(capsys):
+    """The timed bar once showed "30/30 s [, best ..., feasible=1, ...]": a stray comma, and a
+    flag that read as a count."""
+    nb201_search(iterations=None, time_budget_s=0.5, progress=True).run()
+    err = capsys.readouterr().err
+    assert "s, best acc_1d/std=" in err and "[," not in err, err[-300:]
+    assert "feasible=yes" in err or "feasible=no" in err
+
+
 def test_progress_bar_into_a_log_file_is_drawn_rarely_and_ends_with_the_final_state(capsys):
     """stderr is not a terminal under capsys, as in a piped log: thousands of generations used to
     write a redraw each; now at most one per progress_interval() seconds, plus the final one."""
