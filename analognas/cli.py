@@ -858,7 +858,31 @@ def cmd_dataset_check(args: argparse.Namespace) -> int:
 
     report = check_provenance(args.results)
     print(report.format())
+    _print_retest_reliability(args.results)
     return 0 if report.consistent else 1
+
+
+def _print_reliability(rel: Any) -> None:
+    print("test-retest reliability, ICC(1,1) = share of variance between networks in one run; "
+          "icc_mean = ICC(1,2), that of the mean of both runs; tau_ceiling(_mean) = the Kendall tau a perfect "
+          "model could expect against one run (the mean of both) per network:")
+    print(rel.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+def _print_retest_reliability(path: str) -> None:
+    """For a retest side table: the reliability of the networks it holds so far (read only)."""
+    from analognas.dataset import read_results
+    from analognas.reliability import reliability, retested_table
+
+    try:
+        of = retested_table(path)
+    except FileNotFoundError as e:
+        print(f"  note: {e}; no reliability reported")
+        return
+    if of is None:
+        return
+    print(f"{path} measures networks of {of} again; so far:")
+    _print_reliability(reliability(read_results(of), read_results(path)))
 
 
 def _builder_from_args(args: argparse.Namespace, path: str):
@@ -903,10 +927,7 @@ def cmd_dataset_retest(args: argparse.Namespace) -> int:
                     device=args.device, num_threads=args.num_threads, progress=not args.no_progress,
                     executor=_executor(args))
     print(f"{result.path}: {len(result.table)} networks of {args.results} measured again (seed {args.seed})")
-    print("test-retest reliability, ICC(1,1) = share of variance between networks in one run; "
-          "icc_mean = ICC(1,2), that of the mean of both runs; tau_ceiling(_mean) = the Kendall tau a perfect "
-          "model could expect against one run (the mean of both) per network:")
-    print(result.reliability.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    _print_reliability(result.reliability)
     return 0
 
 
@@ -975,8 +996,9 @@ def add_table_commands(sub: Any, dataset: Any) -> None:
     """Parsers of the commands that check and grow results tables (``dataset check``, ...)."""
     p = dataset.add_parser("check", help="check that a results table and its run log add up",
                            description="Report bad rows, repeated indices or networks, and rows or "
-                                       "runs that the provenance file does not account for. "
-                                       "Exit 0: consistent; 1: problems found.")
+                                       "runs that the provenance file does not account for; for a "
+                                       "retest side table, also the test-retest reliability of the "
+                                       "networks it holds so far. Exit 0: consistent; 1: problems found.")
     p.add_argument("results", metavar="TABLE.csv", help="results table")
 
     p = dataset.add_parser(

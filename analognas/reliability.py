@@ -224,6 +224,29 @@ def reliability(first: pd.DataFrame, second: pd.DataFrame, metrics: tuple[str, .
                                       "tau_ceiling_mean"])
 
 
+def retested_table(side: str | os.PathLike) -> Path | None:
+    """The table that the side table ``side`` measures again (the ``retest.of`` of its run
+    log), or None when ``side`` is not a retest table. A relative path recorded by the retest
+    is tried as given, then beside ``side``; FileNotFoundError when neither exists.
+
+    Example:
+        >>> retested_table("runs/t.retest-seed1.csv")          # doctest: +SKIP
+        PosixPath('runs/t.csv')
+    """
+    ppath = provenance_path(side)
+    if not ppath.is_file():
+        return None
+    runs = read_json(ppath).get("runs", [])
+    of = next((r["retest"]["of"] for r in runs if isinstance(r.get("retest"), dict) and "of" in r["retest"]), None)
+    if of is None:
+        return None
+    # the path is as typed where the retest ran; tables and their retests usually sit side by side
+    for candidate in (Path(of), Path(side).parent / Path(of).name):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{side}: the table it measures again, {of}, is not found (as given, or beside it)")
+
+
 @dataclasses.dataclass
 class RetestResult:
     """What :func:`retest` returns: the side table's path, the paired rows and the reliability."""

@@ -117,7 +117,7 @@ def test_reliability_pairs_rows_by_index_and_reports_each_metric():
         reliability(first, second)
 
 
-def test_retest_re_evaluates_table_networks_with_another_seed(tmp_path):
+def test_retest_re_evaluates_table_networks_with_another_seed(tmp_path, capsys):
     path = tmp_path / "t.csv"
     build_dataset(SPACE, path, 3, training=TRAINING, evaluation=EVALUATION, seed=0, progress=False, **DATA)
     with pytest.raises(ValueError, match="seed=0 is not allowed"):
@@ -148,3 +148,34 @@ def test_retest_re_evaluates_table_networks_with_another_seed(tmp_path):
     assert (both["table"] == str(path)).all()  # the retest stands for the table's hardware
     # n=None: every network, so that the two tables are two runs of each
     assert sorted(retest(path, n=None, seed=1, space=SPACE, progress=False).table["index"]) == sorted(table["index"])
+    _check_reports_the_reliability_so_far(path, result.path, capsys)
+
+
+def _check_reports_the_reliability_so_far(path, side, capsys):
+    """`analognas dataset check` of a retest side table (3 networks measured twice) also
+    reports their reliability, read only."""
+    import shutil
+
+    from analognas.cli import main
+    from analognas.reliability import retested_table
+
+    capsys.readouterr()
+    assert retested_table(side) == path and retested_table(path) is None
+    assert main(["dataset", "check", str(side)]) == 0
+    out = capsys.readouterr().out
+    assert f"measures networks of {path} again" in out
+    expected = reliability(read_results(path, SPACE), read_results(side, SPACE)).set_index("metric")
+    line = next(x for x in out.splitlines() if x.split()[:1] == ["avm"]).split()
+    assert int(line[1]) == 3 and float(line[2]) == pytest.approx(expected.loc["avm", "icc"], abs=5e-4)
+    assert main(["dataset", "check", str(path)]) == 0  # the table itself is no retest
+    assert "reliability" not in capsys.readouterr().out
+    # moved together to another folder: the table is found beside its retest
+    moved = path.parent / "moved"
+    moved.mkdir()
+    for f in (path, provenance_path(path), side, provenance_path(side)):
+        shutil.move(f, moved / f.name)
+    assert retested_table(moved / side.name) == moved / path.name
+    (moved / path.name).unlink()
+    assert main(["dataset", "check", str(moved / side.name)]) == 0
+    out = capsys.readouterr().out
+    assert "is not found" in out and "no reliability reported" in out and "icc" not in out
