@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,8 @@ class ProvenanceReport:
         problems: inconsistencies, one line each (empty: the table adds up).
         notes: facts worth knowing that are not inconsistencies (an interrupted run, ...).
         runs: one dict per recorded run: id, kind, started, finished, outcome, recorded
-            (its ``new_rows``), rows (rows of the table carrying its id; None without ids).
+            (its ``new_rows``), rows (rows of the table carrying its id; None without ids),
+            wall_s (seconds from start to end; None for a run that never finished).
     """
 
     path: Path
@@ -64,11 +66,23 @@ class ProvenanceReport:
                  + ("consistent" if self.consistent else f"{len(self.problems)} problem(s)")]
         for r in self.runs:
             rows = "?" if r["rows"] is None else r["rows"]
+            # the cost of a record, as a build's planning needs it: the run's wall time per new row
+            per_row = (f" ({r['wall_s'] / r['recorded']:.0f} s wall per new row)"
+                       if r.get("wall_s") is not None and isinstance(r["recorded"], int) and r["recorded"] > 0 else "")
             lines.append(f"  run {r['id']} ({r['kind']}): {r['started']} -> {r['finished'] or 'never finished'}, "
-                         f"{r['outcome'] or '-'}, recorded {r['recorded']} new rows, table holds {rows}")
+                         f"{r['outcome'] or '-'}, recorded {r['recorded']} new rows{per_row}, table holds {rows}")
         lines += [f"  PROBLEM: {p}" for p in self.problems]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _wall_s(started: Any, finished: Any) -> float | None:
+    """Seconds from ``started`` to ``finished`` (ISO 8601 times); None when either is missing
+    or unreadable."""
+    try:
+        return (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    except (TypeError, ValueError):
+        return None
 
 
 def _lines(df: pd.DataFrame) -> str:
@@ -122,7 +136,8 @@ def check_provenance(path: str | os.PathLike) -> ProvenanceReport:
         n = int(counts.get(rid, 0)) if has_ids else None
         summary.append({"id": rid, "kind": r.get("kind", "build"), "started": r.get("started"),
                         "finished": r.get("finished"), "outcome": r.get("outcome"),
-                        "recorded": r.get("new_rows"), "rows": n})
+                        "recorded": r.get("new_rows"), "rows": n,
+                        "wall_s": _wall_s(r.get("started"), r.get("finished"))})
         missing = [name for k, name in (("started", "start time"), ("versions", "package versions"),
                                          ("git", "git commit")) if not r.get(k)]
         if missing:

@@ -58,6 +58,11 @@ def test_a_build_records_its_run_and_tags_its_rows(table):
     report = check_provenance(table)
     assert report.consistent, report.format()
     assert report.runs[0]["rows"] == 2
+    # the run's wall time, and the cost of a record that a build's planning needs
+    from datetime import datetime
+    wall = (datetime.fromisoformat(run["finished"]) - datetime.fromisoformat(run["started"])).total_seconds()
+    assert report.runs[0]["wall_s"] == wall >= 0
+    assert f"recorded 2 new rows ({wall / 2:.0f} s wall per new row)" in report.format()
 
 
 def test_a_build_leaves_no_lock_file_and_a_stale_one_does_not_block(table, tmp_path):
