@@ -874,15 +874,17 @@ def _print_retest_reliability(path: str) -> None:
     from analognas.dataset import read_results
     from analognas.reliability import reliability, retested_table
 
+    # the check's verdict is the run log's: a table that cannot be paired is a note, not an error
     try:
         of = retested_table(path)
-    except FileNotFoundError as e:
+        if of is None:
+            return
+        rel = reliability(read_results(of), read_results(path))
+    except (FileNotFoundError, ValueError) as e:
         print(f"  note: {e}; no reliability reported")
         return
-    if of is None:
-        return
     print(f"{path} measures networks of {of} again; so far:")
-    _print_reliability(reliability(read_results(of), read_results(path)))
+    _print_reliability(rel)
 
 
 def _builder_from_args(args: argparse.Namespace, path: str):

@@ -175,7 +175,16 @@ def _check_reports_the_reliability_so_far(path, side, capsys):
     for f in (path, provenance_path(path), side, provenance_path(side)):
         shutil.move(f, moved / f.name)
     assert retested_table(moved / side.name) == moved / path.name
-    (moved / path.name).unlink()
+    # a table that can no longer be read: a note, and the check's own verdict
+    main_table = moved / path.name
+    frame = pd.read_csv(main_table)
+    frame.loc[0, "acc_1d"] = 250.0  # not an accuracy: read_results refuses the table
+    frame.to_csv(main_table, index=False)
+    assert main(["dataset", "check", str(moved / side.name)]) == 0
+    out = capsys.readouterr().out
+    note = next(x for x in out.splitlines() if "no reliability reported" in x)
+    assert "column acc_1d" in note and "icc" not in out
+    main_table.unlink()
     assert main(["dataset", "check", str(moved / side.name)]) == 0
     out = capsys.readouterr().out
     assert "is not found" in out and "no reliability reported" in out and "icc" not in out
