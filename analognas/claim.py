@@ -16,6 +16,11 @@ each parameter budget, :func:`run_claim`
    network beats the reference by at least ``min_gain`` points of acc_1d and has a lower
    mean AVM.
 
+With ``table_best`` (results tables, e.g. the surrogate's table and its retest side table), a
+third arm trains, with the same seeds, the network measured best in those tables under each
+budget (:func:`table_best`): it tells a search that misses what its own data holds from data
+that holds nothing better.
+
 Example:
     >>> result = run_claim(ClaimSettings.quick(), "runs/claim")          # doctest: +SKIP
     >>> result.verdict[["budget", "acc_1d_gain", "target_met"]]          # doctest: +SKIP
@@ -28,7 +33,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -46,6 +51,8 @@ METRICS = ("acc_1d", "acc_1d_std", "avm")
 COLUMNS = ("budget", "role", "seed", "arch", "params", "tiles", "acc_1d", "acc_1d_std", "avm",
            "digital_acc", "status", "reason", "wall_time_s")
 ROLES = ("found", "reference")
+#: the optional third arm (``ClaimSettings.table_best``)
+TABLE_BEST = "table_best"
 
 
 def standard_resnets(space: Any, max_params: int, input_shape: tuple[int, int, int],
@@ -100,6 +107,41 @@ def reference_resnet(space: Any, max_params: int, input_shape: tuple[int, int, i
     return max((n for n in nets if n[1].out_channel0 == width), key=lambda n: n[2])
 
 
+def table_best(paths: Sequence[str | os.PathLike], budget: int, space: Any,
+               input_shape: tuple[int, int, int] | None = None) -> dict[str, Any]:
+    """The network measured best (highest acc_1d, the mean over its runs) among the successful
+    rows of results tables with at most ``budget`` parameters: ``arch`` (the space's
+    architecture), ``acc_1d`` (that mean), ``runs`` and ``params``.
+
+    The mean, not the best single run: with one run per network the maximum of a noisy table
+    is biased upwards, and the claim trains the network again anyway. ``input_shape``, when
+    given, must be the tables' (their parameter counts are for it).
+
+    Example:
+        >>> best = table_best(["t.csv", "t.retest-seed1.csv"], 25_000, ResNetLikeSpace())   # doctest: +SKIP
+        >>> best["acc_1d"], best["runs"]                                                    # doctest: +SKIP
+        (76.2, 2)
+    """
+    from .sweep import read_tables
+
+    names = [str(p) for p in paths]
+    for name in names:
+        if not Path(name).is_file():
+            raise not_allowed("table_best", name, "paths of existing results tables")
+    tables = read_tables(names, space).averaged()
+    shape = tables.task.get("input_shape")
+    if input_shape is not None and shape is not None and tuple(shape) != tuple(input_shape):
+        raise not_allowed("table_best", names, f"tables measured on the claim's input shape {tuple(input_shape)} "
+                                               f"(these: {tuple(shape)})")
+    frame = tables.frame[pd.to_numeric(tables.frame["params"], errors="coerce") <= budget]
+    frame = frame[np.isfinite(pd.to_numeric(frame["acc_1d"], errors="coerce"))]
+    if frame.empty:
+        raise not_allowed("table_best", names, f"tables with a measured network of at most {budget:,} parameters")
+    best = frame.loc[pd.to_numeric(frame["acc_1d"]).idxmax()]
+    return {"arch": best["arch"], "acc_1d": float(best["acc_1d"]), "runs": int(best["runs"]),
+            "params": int(best["params"])}
+
+
 def default_budgets(params_max: int | None, step: int = 5_000) -> tuple[int, int]:
     """Two parameter budgets inside a surrogate's table: its largest network rounded up to
     ``step``, and half of that, so both searches answer where the surrogate has data
@@ -122,9 +164,10 @@ class ClaimSettings:
     ``budgets``: parameter budgets (None: :func:`default_budgets` of the surrogate's table,
     set by :func:`run_claim`); ``n_seeds``: training seeds per network; ``surrogate``:
     folder of the surrogate the search uses (None: the shipped ResNet-like one);
-    ``iterations`` / ``population_size``: of the evolutionary search; the rest: the data and
-    the fidelity (use the results table's, so that the claim is tested where the surrogate
-    was fitted).
+    ``iterations`` / ``population_size``: of the evolutionary search; ``table_best``: results
+    tables whose best measured network under each budget is trained as a third arm (empty:
+    none); the rest: the data and the fidelity (use the results table's, so that the claim is
+    tested where the surrogate was fitted).
     """
 
     budgets: tuple[int, ...] | None = None
@@ -140,6 +183,7 @@ class ClaimSettings:
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
     min_gain: float = 1.0
+    table_best: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # the settings go to JSON as they are, so numpy scalars stay refused
@@ -148,6 +192,14 @@ class ClaimSettings:
         for i, budget in enumerate(self.budgets or ()):
             check_int(f"budgets[{i}]", budget, 1, numpy=False)
         check_int("n_seeds", self.n_seeds, 2, what="an integer >= 2 (an interval needs 2)", numpy=False)
+        if isinstance(self.table_best, (str, os.PathLike)):
+            raise not_allowed("table_best", self.table_best, "a tuple of results tables' paths")
+        object.__setattr__(self, "table_best", tuple(str(p) for p in self.table_best))
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The arms trained per budget."""
+        return ROLES + ((TABLE_BEST,) if self.table_best else ())
 
     @classmethod
     def quick(cls) -> "ClaimSettings":
@@ -171,7 +223,8 @@ class ClaimSettings:
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d.update(budgets=None if self.budgets is None else list(self.budgets), hardware=self.hardware.to_dict(), training=self.training.to_dict(),
+        d.update(budgets=None if self.budgets is None else list(self.budgets), table_best=list(self.table_best),
+                 hardware=self.hardware.to_dict(), training=self.training.to_dict(),
                  evaluation=self.evaluation.to_dict())
         return d
 
@@ -212,9 +265,10 @@ def _welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
 def summarize_claim(runs: pd.DataFrame, min_gain: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(summary, verdict) of the claim's runs (see :class:`ClaimResult`)."""
     ok = runs[runs["status"] == "ok"]
+    roles = ROLES + ((TABLE_BEST,) if (runs["role"] == TABLE_BEST).any() else ())
     rows, verdict = [], []
     for budget in sorted(set(runs["budget"])):
-        by_role = {r: ok[(ok["budget"] == budget) & (ok["role"] == r)] for r in ROLES}
+        by_role = {r: ok[(ok["budget"] == budget) & (ok["role"] == r)] for r in roles}
         for role, df in by_role.items():
             row: dict[str, Any] = {"budget": budget, "role": role, "n": len(df),
                                    "params": int(df["params"].iloc[0]) if len(df) else -1}
@@ -224,10 +278,13 @@ def summarize_claim(runs: pd.DataFrame, min_gain: float = 1.0) -> tuple[pd.DataF
         f, r = (by_role[k] for k in ROLES)
         gain = _welch(f["acc_1d"].to_numpy(dtype=float), r["acc_1d"].to_numpy(dtype=float))
         avm = _welch(f["avm"].to_numpy(dtype=float), r["avm"].to_numpy(dtype=float))
-        verdict.append({"budget": budget, "acc_1d_gain": gain[0], "acc_1d_gain_low": gain[1],
-                        "acc_1d_gain_high": gain[2], "avm_change": avm[0], "avm_change_low": avm[1],
-                        "avm_change_high": avm[2],
-                        "target_met": bool(gain[0] >= min_gain and avm[0] < 0)})
+        row = {"budget": budget, "acc_1d_gain": gain[0], "acc_1d_gain_low": gain[1], "acc_1d_gain_high": gain[2],
+               "avm_change": avm[0], "avm_change_low": avm[1], "avm_change_high": avm[2],
+               "target_met": bool(gain[0] >= min_gain and avm[0] < 0)}
+        if TABLE_BEST in by_role:  # the table's best against the reference, beside the verdict
+            best = _welch(by_role[TABLE_BEST]["acc_1d"].to_numpy(dtype=float), r["acc_1d"].to_numpy(dtype=float))
+            row.update(table_best_gain=best[0], table_best_gain_low=best[1], table_best_gain_high=best[2])
+        verdict.append(row)
     return pd.DataFrame(rows), pd.DataFrame(verdict)
 
 
@@ -271,6 +328,7 @@ def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool
     data = load_dataset(settings.dataset, n_train=settings.n_train, n_test=settings.n_test, root=data_root, seed=0)
     meta_path = out / "claim.json"
     meta = read_json(meta_path) if meta_path.exists() else {"settings": settings.to_dict(), "networks": {}}
+    meta["settings"].setdefault("table_best", [])  # folders made before the third arm existed
     if meta["settings"] != json.loads(json.dumps(settings.to_dict())):
         diff = sorted(k for k, v in settings.to_dict().items() if json.loads(json.dumps(v)) != meta["settings"].get(k))
         raise ValueError(f"{meta_path} was made with other settings ({', '.join(diff)}); use another output folder")
@@ -283,6 +341,8 @@ def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool
             from surrogate import AnalogSurrogate
 
             surrogate = AnalogSurrogate.load(surrogate_path, space=space)
+        # the table's best first: a wrong table path fails before minutes of search
+        best = table_best(settings.table_best, budget, space, data.input_shape) if settings.table_best else None
         found = _search(space, surrogate, budget, settings, data.input_shape, data.num_classes)
         name, ref, _ = reference_resnet(space, budget, data.input_shape, data.num_classes)
         domain = surrogate.domain_
@@ -296,12 +356,16 @@ def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool
                                  # which surrogate found it: a later refit of the same folder would find another
                                  "surrogate": {"path": str(surrogate_path),
                                                "domain": None if domain is None else domain.to_dict()}}
+        if best is not None:
+            arch = space.validate(best.pop("arch"))
+            meta["networks"][key].update(table_best=arch.to_dict(), table_best_measured=best,
+                                         table_best_acc_1d_score=float(surrogate.predict([arch])["acc_1d"].iloc[0]))
         write_json(meta_path, meta)
 
     table = ResultsTable(out / "claim.csv", COLUMNS)
     done = table.read()
     have = set() if done.empty else set(zip(done["budget"], done["role"], done["seed"]))
-    todo = [(b, role, s) for b in settings.budgets for role in ROLES for s in range(settings.n_seeds)
+    todo = [(b, role, s) for b in settings.budgets for role in settings.roles for s in range(settings.n_seeds)
             if (b, role, s) not in have]
     ctx = EvalContext(space, settings.hardware, settings.training, settings.evaluation, seed=settings.search_seed)
     # a job per training run, seeded by its training seed; the index finds its run again
@@ -327,8 +391,14 @@ def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool
     return ClaimResult(runs, summary, verdict, meta["networks"])
 
 
+#: colour and legend of each arm
+PLOT_STYLE = {"found": ("tab:blue", "found by the search"), "reference": ("tab:gray", "standard ResNet, same budget"),
+              TABLE_BEST: ("tab:orange", "best measured in the table")}
+
+
 def plot_claim(summary: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """acc_1d and AVM (means with 95 % intervals) of the found and reference networks per budget."""
+    """acc_1d and AVM (means with 95 % intervals) of the found and reference networks (and the
+    table's best, when trained) per budget."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -339,11 +409,13 @@ def plot_claim(summary: pd.DataFrame, path: str | os.PathLike) -> Path:
     x = np.arange(len(budgets))
     for ax, m, label in ((axes[0], "acc_1d", "acc_1d: accuracy after 1 day (%)"),
                          (axes[1], "avm", "AVM: points lost, 1 s to 1 month")):
-        for j, (role, color) in enumerate(zip(ROLES, ("tab:blue", "tab:gray"))):
+        roles = [r for r in PLOT_STYLE if r in set(summary["role"])]
+        for j, role in enumerate(roles):
             s = summary[summary["role"] == role].set_index("budget").reindex(budgets)
             err = np.vstack([s[m] - s[f"{m}_low"], s[f"{m}_high"] - s[m]])
-            ax.errorbar(x + (j - 0.5) * 0.2, s[m], yerr=np.nan_to_num(err), fmt="o", capsize=4, color=color,
-                        label="found by the search" if role == "found" else "standard ResNet, same budget")
+            color, text = PLOT_STYLE[role]
+            ax.errorbar(x + (j - (len(roles) - 1) / 2) * 0.2, s[m], yerr=np.nan_to_num(err), fmt="o", capsize=4,
+                        color=color, label=text)
         ax.set_xticks(x, [f"{b:,}" for b in budgets])
         ax.set_xlabel("parameter budget")
         ax.set_ylabel(label)

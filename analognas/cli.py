@@ -945,6 +945,8 @@ def cmd_bench_claim(args: argparse.Namespace) -> int:
         search["budgets"] = tuple(args.budgets)
     if args.surrogate:
         search["surrogate"] = args.surrogate
+    if args.table_best:
+        search["table_best"] = tuple(args.table_best)
     if args.quick:
         settings = dataclasses.replace(ClaimSettings.quick(), **search)
     elif args.like:
@@ -962,7 +964,10 @@ def cmd_bench_claim(args: argparse.Namespace) -> int:
               + (f", fitted on {domain['n_rows']} networks of {domain['table']}" if domain.get("n_rows") else "")
               + f"; reference {nets['reference_name']}"
               + (f"; surrogate's acc_1d score: found {nets['found_acc_1d_score']:.1f}, reference "
-                 f"{nets['reference_acc_1d_score']:.1f}" if "reference_acc_1d_score" in nets else ""))
+                 f"{nets['reference_acc_1d_score']:.1f}" if "reference_acc_1d_score" in nets else "")
+              + (f", table's best {nets['table_best_acc_1d_score']:.1f} (measured "
+                 f"{nets['table_best_measured']['acc_1d']:.1f} % acc_1d, mean of "
+                 f"{nets['table_best_measured']['runs']} run(s))" if "table_best" in nets else ""))
     print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(result.verdict.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     met = int(result.verdict["target_met"].sum())
@@ -985,6 +990,9 @@ def add_claim_command(bench: Any) -> None:
                         "half of that)")
     p.add_argument("--seeds", type=_positive_int, help="training seeds per network (default 5)")
     p.add_argument("--surrogate", metavar="DIR", help="surrogate folder (default: the shipped ResNet-like one)")
+    p.add_argument("--table-best", nargs="+", metavar="TABLE.csv",
+                   help="also train the network measured best (mean over its runs) in these results tables "
+                        "under each budget, e.g. the surrogate's table and its retest side tables")
     p.add_argument("--iterations", type=_positive_int, help="search generations (default 100)")
     p.add_argument("--population", type=_positive_int, help="search population (default 200)")
     p.add_argument("--output", default="analognas-claim", help="output folder (default analognas-claim)")

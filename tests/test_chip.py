@@ -9,13 +9,15 @@ import pytest
 
 from analognas import AnalogHardware
 from analognas.cli import default_surrogate_path, main
-from analognas.dataset import TABLE_FORMAT, ResultsTable, arch_key, sample_architectures
+from analognas.dataset import sample_architectures
 from analognas.io import write_json
 from analognas.reliability import tau_ceiling, variance_components
 from analognas.sweep import read_tables
 from search_spaces import NB201Space, ResNetLikeSpace
 from surrogate import AnalogSurrogate, kendall_tau
 from surrogate.hardware import HardwareDomainWarning, HardwareFeatures
+
+from _tables import write_table
 
 SMALL = {k: {"n_estimators": 30} for k in ("acc_1d_ranker", "acc_1d_regressor", "acc_1d_std", "avm")}
 ADC_BITS = (4, 6, 8)
@@ -33,23 +35,6 @@ def synthetic(space, archs, bits=ADC_BITS):
     table = {"acc_1d": acc, "acc_1d_std": [1.0 + (i % 5) for i in range(len(acc))],
              "avm": [0.5 + (i % 3) for i in range(len(acc))]}
     return rows, table, hw
-
-
-def write_table(path, space, archs, acc, hardware, dataset="digits", input_shape=(1, 8, 8)):
-    """A results table written with the real ResultsTable API, and its provenance."""
-    columns = ["index", "arch", "space", "status", "acc_1d", "acc_1d_std", "avm", "params", "tiles"]
-    table = ResultsTable(path, columns)
-    for i, (arch, y) in enumerate(zip(archs, acc)):
-        table.append({"index": i, "arch": arch_key(space, arch), "space": space.name, "status": "ok",
-                      "acc_1d": y, "acc_1d_std": 1.0 + i % 4, "avm": 0.5 + i % 3,
-                      "params": space.num_params(arch, input_shape, 10), "tiles": 1})
-    settings = {"space": {"name": space.name, "repr": repr(space)}, "seed": 0, "sampling": "random",
-                "max_params": 20000,
-                "dataset": {"name": dataset, "n_train": 100, "n_test": 50, "input_shape": list(input_shape),
-                            "num_classes": 10},
-                "hardware": hardware.to_dict(), "training": {"epochs": 1}, "evaluation": {"n_reps": 2}}
-    write_json(path.with_suffix(".provenance.json"), {"format": TABLE_FORMAT, "settings": settings, "runs": []})
-    return path
 
 
 @pytest.fixture(scope="module")

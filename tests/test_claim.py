@@ -8,9 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analognas import EvaluationConfig, TrainingConfig
-from analognas.claim import ClaimSettings, reference_resnet, run_claim, standard_resnets, summarize_claim
+from analognas import AnalogHardware, EvaluationConfig, TrainingConfig
+from analognas.claim import (ClaimSettings, reference_resnet, run_claim, standard_resnets, summarize_claim,
+                             table_best)
+from analognas.dataset import sample_architectures
+from analognas.io import read_json, write_json
 from search_spaces import ResNetLikeSpace, resnet20, resnet32
+
+from _tables import write_table
 
 
 def test_standard_resnets_are_he_et_al_s_and_the_reference_is_the_deepest_16_channel_one():
@@ -50,14 +55,50 @@ def test_the_verdict_needs_both_a_gain_and_less_drift():
     assert not summarize_claim(_runs(85.0, 83.0, 2.5, 2.0))[1]["target_met"].item()  # drifts more
 
 
+def _digits_tables(tmp_path, first_acc, second_acc):
+    """Four digits networks (fewest parameters first) in a table and its retest side table."""
+    space = ResNetLikeSpace()
+    archs = sample_architectures(space, 4, seed=0, max_params=20_000, input_shape=(1, 8, 8), num_classes=10)
+    archs = sorted(archs, key=lambda a: space.num_params(a, (1, 8, 8), 10))
+    params = [space.num_params(a, (1, 8, 8), 10) for a in archs]
+    assert len(set(params)) == 4
+    paths = [write_table(tmp_path / name, space, archs, acc, AnalogHardware())
+             for name, acc in (("t.csv", first_acc), ("t.retest-seed1.csv", second_acc))]
+    return space, archs, params, paths
+
+
+def test_table_best_is_the_best_mean_over_runs_under_the_budget(tmp_path):
+    # one run each: network 1's 80 % is the best; the means of two runs: 72, 70, 60, 89
+    space, archs, params, tables = _digits_tables(tmp_path, [72.0, 80.0, 60.0, 90.0], [72.0, 60.0, 60.0, 88.0])
+    best = table_best(tables, params[3], space, (1, 8, 8))
+    assert best == {"arch": archs[3], "acc_1d": pytest.approx(89.0), "runs": 2, "params": params[3]}
+    # network 3 is over this budget; the best mean under it is network 0's, not network 1's single 80 %
+    assert table_best(tables, params[3] - 1, space)["arch"] == archs[0]
+    assert table_best(tables[:1], params[3] - 1, space)["arch"] == archs[1]
+    with pytest.raises(ValueError, match="table_best=.* allowed: tables with a measured network of at most"):
+        table_best(tables, params[0] - 1, space)
+    with pytest.raises(ValueError, match=r"table_best=.* input shape \(1, 14, 14\)"):
+        table_best(tables, params[3], space, (1, 14, 14))
+    with pytest.raises(ValueError, match="table_best='.*nowhere.csv' is not allowed"):
+        table_best([tmp_path / "nowhere.csv"], params[3], space)
+
+
 def test_a_quick_claim_run_writes_its_outputs_and_resumes(tmp_path):
+    space, archs, params, tables = _digits_tables(tmp_path, [50.0, 70.0, 60.0, 65.0], [50.0, 70.0, 60.0, 65.0])
     settings = dataclasses.replace(
         ClaimSettings.quick(), budgets=(20_000,), iterations=2, population_size=10, n_train=200, n_test=100,
         training=TrainingConfig(pretrain_epochs=1, epochs=1, batch_size=64, num_threads=1),
-        evaluation=EvaluationConfig(n_reps=2))
+        evaluation=EvaluationConfig(n_reps=2), table_best=tuple(str(t) for t in tables))
     result = run_claim(settings, tmp_path, progress=False)
-    assert len(result.runs) == 4 and set(result.runs["role"]) == {"found", "reference"}
+    assert len(result.runs) == 6 and set(result.runs["role"]) == {"found", "reference", "table_best"}
     assert (result.runs["params"] <= 20_000).all()
+    # the third arm: the table's best measured network, trained with the same seeds
+    assert result.networks["20000"]["table_best"] == archs[1].to_dict()
+    assert result.networks["20000"]["table_best_measured"] == {"acc_1d": 70.0, "runs": 2, "params": params[1]}
+    assert set(result.summary["role"]) == {"found", "reference", "table_best"}
+    tb = result.runs[result.runs["role"] == "table_best"]
+    ref = result.runs[result.runs["role"] == "reference"]
+    assert result.verdict["table_best_gain"].item() == pytest.approx(tb["acc_1d"].mean() - ref["acc_1d"].mean())
     assert result.networks["20000"]["reference_name"] == "ResNet-8 (8 channels)"
     # the surrogate that found the network is recorded: a later refit of its folder would find another
     from surrogate.model import default_surrogate_path, domain_of
@@ -106,6 +147,17 @@ def test_bench_claim_cli_says_which_surrogate_found_each_network(tmp_path, capsy
     assert "met at" in out and "(--quick: checks the machinery, not the claim)" in out
 
 
+def test_bench_claim_refuses_a_missing_table_before_the_search(tmp_path, capsys):
+    from analognas.cli import main
+
+    out = tmp_path / "claim"
+    assert main(["bench", "claim", "--quick", "--budgets", "20000", "--table-best", str(tmp_path / "nowhere.csv"),
+                 "--output", str(out), "--no-progress"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "table_best=" in err and "nowhere.csv" in err
+    assert not (out / "claim.json").exists()  # nothing recorded as if the search had run
+
+
 def test_a_claim_on_dask_workers_gives_the_serial_rows(tmp_path):
     pytest.importorskip("distributed")
     from analognas.distributed import DaskExecutor
@@ -115,6 +167,11 @@ def test_a_claim_on_dask_workers_gives_the_serial_rows(tmp_path):
         n_test=80, training=TrainingConfig(pretrain_epochs=1, epochs=1, batch_size=64, num_threads=1),
         evaluation=EvaluationConfig(n_reps=2))
     serial = run_claim(settings, tmp_path / "serial", progress=False).runs
+    # a folder made before the third arm existed has no table_best setting: it still resumes
+    meta = read_json(tmp_path / "serial" / "claim.json")
+    del meta["settings"]["table_best"]
+    write_json(tmp_path / "serial" / "claim.json", meta)
+    pd.testing.assert_frame_equal(run_claim(settings, tmp_path / "serial", progress=False).runs, serial)
     executor = DaskExecutor(n_workers=2, threads_per_worker=1, processes=True)
     parallel = run_claim(settings, tmp_path / "dask", progress=False, executor=executor).runs
     assert not executor.started  # started and closed by the claim
