@@ -55,6 +55,11 @@ ROLES = ("found", "reference")
 TABLE_BEST = "table_best"
 
 
+def claim_roles(with_table_best: bool) -> tuple[str, ...]:
+    """The arms trained per budget: found and reference, and the table's best when asked for."""
+    return ROLES + ((TABLE_BEST,) if with_table_best else ())
+
+
 def standard_resnets(space: Any, max_params: int, input_shape: tuple[int, int, int],
                      num_classes: int) -> list[tuple[str, Any, int]]:
     """Every standard CIFAR ResNet the space holds within ``max_params``: (name, arch, params),
@@ -107,19 +112,19 @@ def reference_resnet(space: Any, max_params: int, input_shape: tuple[int, int, i
     return max((n for n in nets if n[1].out_channel0 == width), key=lambda n: n[2])
 
 
-def table_best(paths: Sequence[str | os.PathLike], budget: int, space: Any,
-               input_shape: tuple[int, int, int] | None = None) -> dict[str, Any]:
-    """The network measured best (highest acc_1d, the mean over its runs) among the successful
-    rows of results tables with at most ``budget`` parameters: ``arch`` (the space's
+def table_best(paths: Sequence[str | os.PathLike], budgets: Sequence[int], space: Any,
+               input_shape: tuple[int, int, int] | None = None) -> dict[int, dict[str, Any]]:
+    """Per budget, the network measured best (highest acc_1d, the mean over its runs) among the
+    successful rows of results tables with at most that many parameters: ``arch`` (the space's
     architecture), ``acc_1d`` (that mean), ``runs`` and ``params``.
 
     The mean, not the best single run: with one run per network the maximum of a noisy table
     is biased upwards, and the claim trains the network again anyway. ``input_shape``, when
-    given, must be the tables' (their parameter counts are for it).
+    given, must be the tables' (their parameter counts are for it). The tables are read once.
 
     Example:
-        >>> best = table_best(["t.csv", "t.retest-seed1.csv"], 25_000, ResNetLikeSpace())   # doctest: +SKIP
-        >>> best["acc_1d"], best["runs"]                                                    # doctest: +SKIP
+        >>> best = table_best(["t.csv", "t.retest-seed1.csv"], [25_000], ResNetLikeSpace())   # doctest: +SKIP
+        >>> best[25_000]["acc_1d"], best[25_000]["runs"]                                      # doctest: +SKIP
         (76.2, 2)
     """
     from .sweep import read_tables
@@ -133,13 +138,18 @@ def table_best(paths: Sequence[str | os.PathLike], budget: int, space: Any,
     if input_shape is not None and shape is not None and tuple(shape) != tuple(input_shape):
         raise not_allowed("table_best", names, f"tables measured on the claim's input shape {tuple(input_shape)} "
                                                f"(these: {tuple(shape)})")
-    frame = tables.frame[pd.to_numeric(tables.frame["params"], errors="coerce") <= budget]
-    frame = frame[np.isfinite(pd.to_numeric(frame["acc_1d"], errors="coerce"))]
-    if frame.empty:
-        raise not_allowed("table_best", names, f"tables with a measured network of at most {budget:,} parameters")
-    best = frame.loc[pd.to_numeric(frame["acc_1d"]).idxmax()]
-    return {"arch": best["arch"], "acc_1d": float(best["acc_1d"]), "runs": int(best["runs"]),
-            "params": int(best["params"])}
+    params = pd.to_numeric(tables.frame["params"], errors="coerce")
+    acc = pd.to_numeric(tables.frame["acc_1d"], errors="coerce")
+    measured = np.isfinite(acc)
+    bests = {}
+    for budget in budgets:
+        under = acc[measured & (params <= budget)]
+        if under.empty:
+            raise not_allowed("table_best", names, f"tables with a measured network of at most {budget:,} parameters")
+        best = tables.frame.loc[under.idxmax()]
+        bests[budget] = {"arch": best["arch"], "acc_1d": float(best["acc_1d"]), "runs": int(best["runs"]),
+                         "params": int(best["params"])}
+    return bests
 
 
 def default_budgets(params_max: int | None, step: int = 5_000) -> tuple[int, int]:
@@ -199,7 +209,7 @@ class ClaimSettings:
     @property
     def roles(self) -> tuple[str, ...]:
         """The arms trained per budget."""
-        return ROLES + ((TABLE_BEST,) if self.table_best else ())
+        return claim_roles(bool(self.table_best))
 
     @classmethod
     def quick(cls) -> "ClaimSettings":
@@ -265,7 +275,7 @@ def _welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
 def summarize_claim(runs: pd.DataFrame, min_gain: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(summary, verdict) of the claim's runs (see :class:`ClaimResult`)."""
     ok = runs[runs["status"] == "ok"]
-    roles = ROLES + ((TABLE_BEST,) if (runs["role"] == TABLE_BEST).any() else ())
+    roles = claim_roles(bool((runs["role"] == TABLE_BEST).any()))
     rows, verdict = [], []
     for budget in sorted(set(runs["budget"])):
         by_role = {r: ok[(ok["budget"] == budget) & (ok["role"] == r)] for r in roles}
@@ -333,16 +343,15 @@ def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool
         diff = sorted(k for k, v in settings.to_dict().items() if json.loads(json.dumps(v)) != meta["settings"].get(k))
         raise ValueError(f"{meta_path} was made with other settings ({', '.join(diff)}); use another output folder")
     surrogate = None
-    for budget in settings.budgets:
+    pending = [b for b in settings.budgets if str(b) not in meta["networks"]]
+    # the tables' best first: a wrong table fails before minutes of search
+    bests = table_best(settings.table_best, pending, space, data.input_shape) if settings.table_best and pending else {}
+    for budget in pending:
         key = str(budget)
-        if key in meta["networks"]:
-            continue
         if surrogate is None:
             from surrogate import AnalogSurrogate
 
             surrogate = AnalogSurrogate.load(surrogate_path, space=space)
-        # the table's best first: a wrong table path fails before minutes of search
-        best = table_best(settings.table_best, budget, space, data.input_shape) if settings.table_best else None
         found = _search(space, surrogate, budget, settings, data.input_shape, data.num_classes)
         name, ref, _ = reference_resnet(space, budget, data.input_shape, data.num_classes)
         domain = surrogate.domain_
@@ -356,9 +365,10 @@ def run_claim(settings: ClaimSettings, output: str | os.PathLike, progress: bool
                                  # which surrogate found it: a later refit of the same folder would find another
                                  "surrogate": {"path": str(surrogate_path),
                                                "domain": None if domain is None else domain.to_dict()}}
-        if best is not None:
-            arch = space.validate(best.pop("arch"))
-            meta["networks"][key].update(table_best=arch.to_dict(), table_best_measured=best,
+        if budget in bests:
+            measured = dict(bests[budget])
+            arch = space.validate(measured.pop("arch"))
+            meta["networks"][key].update(table_best=arch.to_dict(), table_best_measured=measured,
                                          table_best_acc_1d_score=float(surrogate.predict([arch])["acc_1d"].iloc[0]))
         write_json(meta_path, meta)
 
@@ -407,9 +417,9 @@ def plot_claim(summary: pd.DataFrame, path: str | os.PathLike) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     budgets = sorted(set(summary["budget"]))
     x = np.arange(len(budgets))
+    roles = [r for r in PLOT_STYLE if r in set(summary["role"])]
     for ax, m, label in ((axes[0], "acc_1d", "acc_1d: accuracy after 1 day (%)"),
                          (axes[1], "avm", "AVM: points lost, 1 s to 1 month")):
-        roles = [r for r in PLOT_STYLE if r in set(summary["role"])]
         for j, role in enumerate(roles):
             s = summary[summary["role"] == role].set_index("budget").reindex(budgets)
             err = np.vstack([s[m] - s[f"{m}_low"], s[f"{m}_high"] - s[m]])

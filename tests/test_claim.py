@@ -70,17 +70,17 @@ def _digits_tables(tmp_path, first_acc, second_acc):
 def test_table_best_is_the_best_mean_over_runs_under_the_budget(tmp_path):
     # one run each: network 1's 80 % is the best; the means of two runs: 72, 70, 60, 89
     space, archs, params, tables = _digits_tables(tmp_path, [72.0, 80.0, 60.0, 90.0], [72.0, 60.0, 60.0, 88.0])
-    best = table_best(tables, params[3], space, (1, 8, 8))
-    assert best == {"arch": archs[3], "acc_1d": pytest.approx(89.0), "runs": 2, "params": params[3]}
-    # network 3 is over this budget; the best mean under it is network 0's, not network 1's single 80 %
-    assert table_best(tables, params[3] - 1, space)["arch"] == archs[0]
-    assert table_best(tables[:1], params[3] - 1, space)["arch"] == archs[1]
+    # network 3 is over the lower budget; the best mean under it is network 0's, not network 1's single 80 %
+    best = table_best(tables, [params[3], params[3] - 1], space, (1, 8, 8))
+    assert best[params[3]] == {"arch": archs[3], "acc_1d": pytest.approx(89.0), "runs": 2, "params": params[3]}
+    assert best[params[3] - 1]["arch"] == archs[0]
+    assert table_best(tables[:1], [params[3] - 1], space)[params[3] - 1]["arch"] == archs[1]
     with pytest.raises(ValueError, match="table_best=.* allowed: tables with a measured network of at most"):
-        table_best(tables, params[0] - 1, space)
+        table_best(tables, [params[3], params[0] - 1], space)
     with pytest.raises(ValueError, match=r"table_best=.* input shape \(1, 14, 14\)"):
-        table_best(tables, params[3], space, (1, 14, 14))
+        table_best(tables, [params[3]], space, (1, 14, 14))
     with pytest.raises(ValueError, match="table_best='.*nowhere.csv' is not allowed"):
-        table_best([tmp_path / "nowhere.csv"], params[3], space)
+        table_best([tmp_path / "nowhere.csv"], [params[3]], space)
 
 
 def test_a_quick_claim_run_writes_its_outputs_and_resumes(tmp_path):
@@ -156,6 +156,13 @@ def test_bench_claim_refuses_a_missing_table_before_the_search(tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "table_best=" in err and "nowhere.csv" in err
     assert not (out / "claim.json").exists()  # nothing recorded as if the search had run
+    # a table with nothing under the second budget fails before the first budget's search too
+    _, _, params, tables = _digits_tables(tmp_path, [50.0, 70.0, 60.0, 65.0], [50.0, 70.0, 60.0, 65.0])
+    assert main(["bench", "claim", "--quick", "--budgets", "20000", str(params[0] - 1), "--table-best",
+                 *map(str, tables), "--output", str(out), "--no-progress"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"at most {params[0] - 1:,} parameters" in err
+    assert not (out / "claim.json").exists()
 
 
 def test_a_claim_on_dask_workers_gives_the_serial_rows(tmp_path):
